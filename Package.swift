@@ -1,0 +1,48 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "kvmbuild",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "kvmbuild", targets: ["kvmbuild"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+    ],
+    targets: [
+        // The executable only forwards to the commands library, so every verb is testable.
+        .executableTarget(name: "kvmbuild", dependencies: ["KVMBuildCommands"]),
+        .target(
+            name: "KVMBuildCommands",
+            dependencies: [
+                "KVMBuild", "KVMBuildSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        // The domain: host facts, targets, the build pipeline and its phases.
+        .target(
+            name: "KVMBuild",
+            dependencies: ["KVMBuildSupport", "Libvirt", "Guestfs", "ConfigDrive", "Ansible", "CHostProbe", "Yams"]),
+        // Errors, processes, terminal output and hashing shared by every module.
+        .target(
+            name: "KVMBuildSupport",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "ConfigDrive", dependencies: ["KVMBuildSupport"]),
+        .target(name: "Ansible", dependencies: ["KVMBuildSupport"]),
+        // Thin, safe wrappers: the only modules that touch C pointers.
+        .target(name: "Libvirt", dependencies: ["CLibvirt"]),
+        .target(name: "Guestfs", dependencies: ["CGuestfs"]),
+        .systemLibrary(
+            name: "CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
+        .systemLibrary(
+            name: "CGuestfs", pkgConfig: "libguestfs", providers: [.apt(["libguestfs-dev"])]),
+        // ioctl is variadic in C, which Swift cannot call: a few lines of C ask /dev/kvm.
+        .target(name: "CHostProbe"),
+        .testTarget(
+            name: "KVMBuildTests",
+            dependencies: ["KVMBuild", "KVMBuildSupport", "KVMBuildCommands", "ConfigDrive", "Ansible", "Libvirt", "Guestfs"],
+            resources: [.copy("Fixtures")]),
+    ]
+)

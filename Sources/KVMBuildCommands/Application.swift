@@ -1,0 +1,32 @@
+import ArgumentParser
+import Foundation
+import KVMBuildSupport
+
+public struct Application: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "kvmbuild",
+        abstract: "Build OpenStack VM images on a local QEMU/KVM host.",
+        discussion: "Start with `kvmbuild check`, then `kvmbuild compute`.",
+        subcommands: [
+            CheckCommand.self,
+        ])
+
+    public init() {}
+
+    /// Parses the command line, runs the verb, and turns every error into one line and an exit code.
+    public static func run(arguments: [String]? = nil) async {
+        do {
+            var command = try parseAsRoot(arguments)
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as KVMBuildError {
+            Console.shared.error(error.description)
+            Foundation.exit(error.code == .interrupted ? 130 : 1)
+        } catch {
+            exit(withError: error)
+        }
+    }
+}

@@ -1,0 +1,39 @@
+import CLibvirt
+
+/// A failed libvirt call, carrying libvirt's own message so users see what libvirt said.
+public struct LibvirtError: Error, CustomStringConvertible, Sendable {
+    /// The libvirt function that failed, e.g. `virConnectOpen`.
+    public let operation: String
+    /// libvirt's `virErrorNumber`, or -1 when libvirt recorded none.
+    public let code: Int32
+    public let message: String
+
+    public var description: String { "\(operation): \(message)" }
+
+    /// Reads (and resets) libvirt's thread-local last error.
+    static func last(_ operation: String) -> LibvirtError {
+        guard let err = virGetLastError() else {
+            return LibvirtError(operation: operation, code: -1, message: "unknown libvirt error")
+        }
+        let message = err.pointee.message.map { String(cString: $0) } ?? "unknown libvirt error"
+        let code = Int32(err.pointee.code)
+        virResetLastError()
+        return LibvirtError(operation: operation, code: code, message: message)
+    }
+}
+
+/// libvirt prints every error to stderr unless told otherwise; we report errors ourselves.
+let silenceLibvirtDefaultErrorPrinter: Void = {
+    virSetErrorFunc(nil) { _, _ in }
+}()
+
+/// Takes ownership of a malloc'ed C string from libvirt.
+func takeString(_ pointer: UnsafeMutablePointer<CChar>?) -> String? {
+    guard let pointer else { return nil }
+    defer { free(pointer) }
+    return String(cString: pointer)
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
