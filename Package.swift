@@ -24,12 +24,12 @@ let package = Package(
         // The domain: host facts, targets, the build pipeline and its phases.
         .target(
             name: "KVMBuild",
-            dependencies: ["KVMBuildSupport", "Libvirt", "Guestfs", "ConfigDrive", "Ansible", "CHostProbe", "Yams"]),
+            dependencies: ["KVMBuildSupport", "Libvirt", "Guestfs", "ConfigDrive", "Ansible", "CShims", "Yams"]),
         // Errors, processes, terminal output and hashing shared by every module.
         .target(
             name: "KVMBuildSupport",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "ConfigDrive", dependencies: ["KVMBuildSupport"]),
+            dependencies: ["CShims", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "ConfigDrive", dependencies: ["KVMBuildSupport", "Yams"]),
         .target(name: "Ansible", dependencies: ["KVMBuildSupport"]),
         // Thin, safe wrappers: the only modules that touch C pointers.
         .target(name: "Libvirt", dependencies: ["CLibvirt"]),
@@ -38,8 +38,8 @@ let package = Package(
             name: "CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
         .systemLibrary(
             name: "CGuestfs", pkgConfig: "libguestfs", providers: [.apt(["libguestfs-dev"])]),
-        // ioctl is variadic in C, which Swift cannot call: a few lines of C ask /dev/kvm.
-        .target(name: "CHostProbe"),
+        // What Swift cannot call directly: variadic ioctl (/dev/kvm) and posix_spawn with signal resets.
+        .target(name: "CShims"),
         .testTarget(
             name: "KVMBuildTests",
             dependencies: ["KVMBuild", "KVMBuildSupport", "KVMBuildCommands", "ConfigDrive", "Ansible", "Libvirt", "Guestfs"],

@@ -9,6 +9,14 @@ public struct Application: AsyncParsableCommand {
         discussion: "Start with `kvmbuild check`, then `kvmbuild compute`.",
         subcommands: [
             CheckCommand.self,
+            ComputeCommand.self,
+            BuildCommand.self,
+            ValidateCommand.self,
+            VerifyCommand.self,
+            SSHCommand.self,
+            ConsoleCommand.self,
+            ListCommand.self,
+            CleanCommand.self,
         ])
 
     public init() {}

@@ -10,6 +10,9 @@ public struct LibvirtError: Error, CustomStringConvertible, Sendable {
 
     public var description: String { "\(operation): \(message)" }
 
+    /// The domain no longer exists — for a transient domain, it has stopped.
+    public var isNoDomain: Bool { code == Int32(VIR_ERR_NO_DOMAIN.rawValue) }
+
     /// Reads (and resets) libvirt's thread-local last error.
     static func last(_ operation: String) -> LibvirtError {
         guard let err = virGetLastError() else {

@@ -1,4 +1,4 @@
-import CHostProbe
+import CShims
 import Foundation
 
 /// What /dev/kvm answers. Opening it is not enough: on nested or sandboxed hosts it opens,

@@ -1,0 +1,46 @@
+import Foundation
+
+/// Everything a build guest learns from its config drive.
+public struct ConfigDriveContent: Sendable {
+    public enum Flavor: String, Sendable, CaseIterable {
+        /// OpenStack config drive: label `config-2`, what Nova attaches.
+        case configdrive
+        /// NoCloud seed: label `cidata`.
+        case nocloud
+
+        public var volumeLabel: String { self == .configdrive ? "config-2" : "cidata" }
+    }
+
+    public struct HostKey: Sendable {
+        public let privateKey: String
+        public let publicKey: String
+        public init(privateKey: String, publicKey: String) { self.privateKey = privateKey; self.publicKey = publicKey }
+    }
+
+    public var flavor: Flavor
+    /// New per build, so cloud-init's per-instance modules always run.
+    public var instanceID: String
+    public var hostname: String
+    public var user: String
+    public var authorizedKeys: [String]
+    /// ed25519 host key the guest must present; nil lets the guest generate its own.
+    public var hostKey: HostKey?
+    public var mungeKey: Data?
+    /// cloud-init datasources to pin for reboots during the build.
+    public var datasources: [String] = ["ConfigDrive", "NoCloud"]
+
+    public init(flavor: Flavor, instanceID: String, hostname: String, user: String, authorizedKeys: [String],
+                hostKey: HostKey?, mungeKey: Data?) {
+        self.flavor = flavor
+        self.instanceID = instanceID
+        self.hostname = hostname
+        self.user = user
+        self.authorizedKeys = authorizedKeys
+        self.hostKey = hostKey
+        self.mungeKey = mungeKey
+    }
+
+    /// Where cloud-init reads its datasource pin; the seal removes it so the image keeps its own list.
+    public static let datasourcePinPath = "/etc/cloud/cloud.cfg.d/95-kvmbuild-build.cfg"
+    public static let mungeKeyPath = "/etc/munge/munge.key"
+}

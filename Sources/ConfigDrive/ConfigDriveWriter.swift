@@ -1,0 +1,48 @@
+import Foundation
+import KVMBuildSupport
+
+/// Writes the config-drive ISO. The staging folder and the ISO hold secrets: both are private
+/// to the user, and the staging folder is gone before this returns.
+public enum ConfigDriveWriter {
+    public static func write(_ content: ConfigDriveContent, template: String, to isoPath: String) async throws {
+        let fm = FileManager.default
+        let staging = isoPath + ".d"
+        try? fm.removeItem(atPath: staging)
+        try fm.createDirectory(atPath: staging, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        defer { try? fm.removeItem(atPath: staging) }
+
+        let userData = Data(try UserData.render(template: template, content: content).utf8)
+        switch content.flavor {
+        case .configdrive:
+            let dir = staging + "/openstack/latest"
+            try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            let meta: [String: Any] = [
+                "uuid": content.instanceID, "name": content.hostname, "hostname": content.hostname,
+                "launch_index": 0, "availability_zone": "nova", "meta": ["built-by": "kvmbuild"],
+            ]
+            try JSONSerialization.data(withJSONObject: meta, options: [.sortedKeys]).write(to: URL(fileURLWithPath: dir + "/meta_data.json"))
+            try userData.write(to: URL(fileURLWithPath: dir + "/user_data"))
+        case .nocloud:
+            let meta = "instance-id: \(content.instanceID)\nlocal-hostname: \(content.hostname)\n"
+            try Data(meta.utf8).write(to: URL(fileURLWithPath: staging + "/meta-data"))
+            try userData.write(to: URL(fileURLWithPath: staging + "/user-data"))
+        }
+
+        // umask decides the mode qemu-img-style tools create files with; create the ISO 0600 first.
+        fm.createFile(atPath: isoPath, contents: nil, attributes: [.posixPermissions: 0o600])
+        let label = content.flavor.volumeLabel
+        let spec: ProcessSpec
+        if ProcessSpec.which("xorriso") != nil {
+            spec = ProcessSpec("xorriso", ["-as", "mkisofs", "-quiet", "-o", isoPath, "-V", label, "-J", "-R", staging])
+        } else {
+            spec = ProcessSpec("genisoimage", ["-quiet", "-o", isoPath, "-V", label, "-J", "-r", staging])
+        }
+        do {
+            try await ProcessRunner.checked(spec, fix: "run scripts/setup-host.sh to install xorriso")
+        } catch {
+            try? fm.removeItem(atPath: isoPath)
+            throw error
+        }
+        try fm.setAttributes([.posixPermissions: 0o600], ofItemAtPath: isoPath)
+    }
+}

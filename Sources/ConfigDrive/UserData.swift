@@ -1,0 +1,50 @@
+import Foundation
+import KVMBuildSupport
+import Yams
+
+/// Renders `#cloud-config` from the template in cloud-init/ plus the build's own parts.
+public enum UserData {
+    public static func render(template: String, content: ConfigDriveContent) throws -> String {
+        var config: [String: Any]
+        do {
+            config = (try Yams.load(yaml: template) as? [String: Any]) ?? [:]
+        } catch {
+            throw KVMBuildError(.invalidInput, "cloud-init template is not valid YAML: \(error)", fix: "fix cloud-init/user-data.yaml")
+        }
+        config["hostname"] = content.hostname
+        var users = (config["users"] as? [Any]) ?? []
+        users.append([
+            "name": content.user,
+            "gecos": "kvmbuild build user (removed when the image is sealed)",
+            "sudo": "ALL=(ALL) NOPASSWD:ALL",
+            "shell": "/bin/bash",
+            "lock_passwd": true,
+            "ssh_authorized_keys": content.authorizedKeys,
+        ] as [String: Any])
+        config["users"] = users
+
+        if let hostKey = content.hostKey {
+            config["ssh_keys"] = ["ed25519_private": hostKey.privateKey, "ed25519_public": hostKey.publicKey]
+            config["ssh_genkeytypes"] = [String]()
+        }
+
+        var files = (config["write_files"] as? [Any]) ?? []
+        files.append([
+            "path": ConfigDriveContent.datasourcePinPath,
+            "permissions": "0644",
+            "content": "datasource_list: [ \(content.datasources.joined(separator: ", ")) ]\n",
+        ] as [String: Any])
+        if let munge = content.mungeKey {
+            // Written as root: the munge user does not exist yet; the playbook hands it to munge.
+            files.append([
+                "path": ConfigDriveContent.mungeKeyPath,
+                "encoding": "b64",
+                "content": munge.base64EncodedString(),
+                "owner": "root:root",
+                "permissions": "0400",
+            ] as [String: Any])
+        }
+        config["write_files"] = files
+        return "#cloud-config\n" + (try Yams.dump(object: config, sortKeys: true))
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+
+/// The libvirt domain a build guest runs in.
+public struct GuestDomain: Sendable {
+    public var name: String
+    public var accelerator: Accelerator
+    public var memoryMiB: Int
+    public var vcpus: Int
+    public var disk: String
+    public var configDrive: String
+    public var consoleLog: String
+    public var sshPort: Int
+    public var metadata: BuildMetadata
+
+    public struct BuildMetadata: Sendable {
+        public var id: String
+        public var target: String
+        public var pid: Int32
+        public var folder: String
+    }
+
+    /// Our metadata namespace: marks domains kvmbuild created, so `clean` touches only those.
+    public static let metadataNamespace = "urn:kvmbuild:build:1"
+
+    public func xml() -> String {
+        let uid = getuid(), gid = getgid()
+        // qemu runs as the invoking user with no relabelling: it reads the cached base image and
+        // writes the overlay exactly as the user could, and libvirt never chowns user files.
+        let cpu = accelerator == .kvm ? "<cpu mode='host-passthrough'/>" : ""
+        return """
+        <domain type='\(accelerator.libvirtDomainType)' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
+          <name>\(esc(name))</name>
+          <metadata>
+            <kvmbuild:build xmlns:kvmbuild='\(Self.metadataNamespace)' id='\(esc(metadata.id))' target='\(esc(metadata.target))' pid='\(metadata.pid)' folder='\(esc(metadata.folder))'/>
+          </metadata>
+          <memory unit='MiB'>\(memoryMiB)</memory>
+          <vcpu>\(vcpus)</vcpu>
+          <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
+          <features><acpi/><apic/></features>
+          \(cpu)
+          <clock offset='utc'/>
+          <on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot><on_crash>destroy</on_crash>
+          <devices>
+            <disk type='file' device='disk'>
+              <driver name='qemu' type='qcow2' discard='unmap'/>
+              <source file='\(esc(disk))'/>
+              <target dev='vda' bus='virtio'/>
+            </disk>
+            <disk type='file' device='cdrom'>
+              <driver name='qemu' type='raw'/>
+              <source file='\(esc(configDrive))'/>
+              <target dev='hdc' bus='ide'/>
+              <readonly/>
+            </disk>
+            <serial type='pty'>
+              <log file='\(esc(consoleLog))' append='off'/>
+              <target port='0'/>
+            </serial>
+            <console type='pty'><target type='serial' port='0'/></console>
+            <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>
+            <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>
+            <memballoon model='none'/>
+            <video><model type='none'/></video>
+          </devices>
+          <seclabel type='static' model='dac' relabel='no'><label>+\(uid):+\(gid)</label></seclabel>
+          <qemu:commandline>
+            <qemu:arg value='-netdev'/>
+            <qemu:arg value='user,id=kvmbuild0,hostfwd=tcp:127.0.0.1:\(sshPort)-:22'/>
+            <qemu:arg value='-device'/>
+            <qemu:arg value='virtio-net-pci,netdev=kvmbuild0,bus=pci.0,addr=0x10'/>
+          </qemu:commandline>
+        </domain>
+        """
+    }
+
+    private func esc(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "'", with: "&apos;")
+    }
+}

@@ -1,0 +1,53 @@
+import Foundation
+import KVMBuildSupport
+
+/// A TCP port on 127.0.0.1 held for one build. Builds running at once coordinate through
+/// per-port lock files (flock): the lock lives as long as this process, so a crashed build
+/// frees its claim, and a port some other program listens on is skipped by a bind test.
+public final class PortReservation: @unchecked Sendable {
+    public let port: Int
+    private var fd: Int32
+
+    private init(port: Int, fd: Int32) {
+        self.port = port
+        self.fd = fd
+    }
+
+    deinit { release() }
+
+    public func release() {
+        if fd >= 0 { close(fd); fd = -1 }
+    }
+
+    public static let defaultRange = 2222...2999
+
+    public static func reserve(lockDirectory: String, range: ClosedRange<Int> = defaultRange) throws -> PortReservation {
+        try FileManager.default.createDirectory(atPath: lockDirectory, withIntermediateDirectories: true)
+        // Start at a random offset so parallel builds rarely contend for the same lock.
+        let offset = Int.random(in: 0..<range.count)
+        for i in 0..<range.count {
+            let port = range.lowerBound + (offset + i) % range.count
+            let fd = open("\(lockDirectory)/\(port).lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { continue }
+            if flock(fd, LOCK_EX | LOCK_NB) == 0, isFree(port) {
+                return PortReservation(port: port, fd: fd)
+            }
+            close(fd)
+        }
+        throw KVMBuildError(.io, "no free port on 127.0.0.1 in \(range)", fix: "stop other builds or free a port in that range")
+    }
+
+    /// True when nothing listens on 127.0.0.1:port (qemu binds it right after).
+    static func isFree(_ port: Int) -> Bool {
+        let sock = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard sock >= 0 else { return false }
+        defer { close(sock) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(sock, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+}

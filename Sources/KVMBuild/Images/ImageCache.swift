@@ -1,0 +1,83 @@
+import Crypto
+import Foundation
+import KVMBuildSupport
+
+/// A base image in the content-addressed cache: `<cache>/images/<sha256>`, verified.
+public struct CachedImage: Sendable, Codable {
+    public let path: String
+    public let sha256: String
+    public let source: String
+}
+
+/// Fetches base images into `<cache>/images/<sha256>`, hashing while copying. A file appears under
+/// its hash name only after its hash matched, so a killed or wrong download never poisons the cache.
+public struct ImageCache: Sendable {
+    public let directory: String
+
+    public init(cacheDirectory: String) { directory = cacheDirectory + "/images" }
+
+    public func fetch(source: String, checksum: String, console: Console) async throws -> CachedImage {
+        let expected = try Checksum.parse(checksum)
+        let final = directory + "/" + expected
+        if FileManager.default.fileExists(atPath: final) {
+            console.debug("base image \(expected.prefix(12)) already cached")
+            return CachedImage(path: final, sha256: expected, source: source)
+        }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let partial = "\(final).partial.\(getpid())"
+        FileManager.default.createFile(atPath: partial, contents: nil)
+        guard let output = FileHandle(forWritingAtPath: partial) else {
+            throw KVMBuildError(.io, "cannot write \(partial)", fix: "check permissions of \(directory)")
+        }
+        let writer = HashingWriter(output: output)
+        do {
+            defer { try? output.close() }
+            console.info("fetching base image \(source)")
+            try await stream(source) { try writer.write($0) }
+        } catch {
+            try? FileManager.default.removeItem(atPath: partial)
+            throw error is CancellationError ? error : KVMBuildError(.io, "cannot fetch base image \(source)", fix: "check the URL or path", cause: ErrorMessage("\(error)"))
+        }
+        let actual = writer.digest()
+        guard actual == expected else {
+            try? FileManager.default.removeItem(atPath: partial)
+            throw KVMBuildError(.checksumMismatch, "base image \(source) has sha256 \(actual), expected \(expected)",
+                                fix: "fix base_image.checksum, or the image is corrupt: fetch it again")
+        }
+        guard rename(partial, final) == 0 else {
+            try? FileManager.default.removeItem(atPath: partial)
+            throw KVMBuildError(.io, "cannot move the verified image to \(final)")
+        }
+        return CachedImage(path: final, sha256: actual, source: source)
+    }
+
+    private func stream(_ source: String, _ consume: @escaping @Sendable (Data) throws -> Void) async throws {
+        if source.hasPrefix("http://") || source.hasPrefix("https://") {
+            let spec = ProcessSpec("curl", ["-fsSL", "--retry", "3", source])
+            let code = try await ProcessRunner.streamBytes(spec, onChunk: consume)
+            guard code == 0 else { throw KVMBuildError(.io, "curl exited \(code) for \(source)", fix: "check the URL") }
+            return
+        }
+        let path = source.hasPrefix("file://") ? String(source.dropFirst(7)) : source
+        guard let input = FileHandle(forReadingAtPath: path) else {
+            throw KVMBuildError(.notFound, "base image \(path) not found", fix: "fix base_image.source")
+        }
+        defer { try? input.close() }
+        while let chunk = try input.read(upToCount: 4 << 20), !chunk.isEmpty {
+            try Task.checkCancellation()
+            try consume(chunk)
+        }
+    }
+}
+
+/// Hashes and writes each chunk as it arrives; called from the reader thread only.
+private final class HashingWriter: @unchecked Sendable {
+    private var hasher = SHA256()
+    private let output: FileHandle
+    init(output: FileHandle) { self.output = output }
+    func write(_ chunk: Data) throws {
+        hasher.update(data: chunk)
+        try output.write(contentsOf: chunk)
+    }
+    func digest() -> String { Hashing.hex(hasher.finalize()) }
+}

@@ -1,0 +1,41 @@
+import Foundation
+import KVMBuildSupport
+import Libvirt
+
+/// Starts the guest as a transient libvirt domain: nothing stays defined once it stops.
+struct BootPhase: BuildPhase {
+    let name = "boot"
+
+    func run(_ build: BuildContext) async throws {
+        guard let connection = build.connection, let hostKey = build.hostPublicKey else {
+            throw KVMBuildError(.internalError, "boot needs the preflight's connection and the config drive's host key")
+        }
+        let reservation = try PortReservation.reserve(lockDirectory: build.options.cacheDirectory + "/ports")
+        build.portReservation = reservation
+        build.sshPort = reservation.port
+        build.addCleanup("release port \(reservation.port)") { reservation.release() }
+        try SSHClient.knownHostsLine(port: reservation.port, publicKey: hostKey)
+            .write(toFile: build.paths.knownHosts, atomically: true, encoding: .utf8)
+
+        let domain = GuestDomain(
+            name: build.domainName, accelerator: build.accelerator, memoryMiB: build.target.memoryMiB, vcpus: build.target.vcpus,
+            disk: build.paths.overlay, configDrive: build.paths.configDrive, consoleLog: build.paths.consoleLog,
+            sshPort: reservation.port,
+            metadata: .init(id: build.id, target: build.target.name, pid: getpid(), folder: build.paths.root))
+
+        build.state.sshPort = reservation.port
+        build.saveState()
+        // Registered before the start: a domain that starts as the call fails is still found by name.
+        let domainName = build.domainName
+        build.addCleanup("destroy domain \(domainName)") {
+            if let dom = try connection.domain(named: domainName) { try? dom.destroy() }
+        }
+        do {
+            _ = try connection.createTransientDomain(xml: domain.xml())
+        } catch {
+            throw KVMBuildError(.libvirt, "libvirt could not start the guest", fix: "see kvmbuild check and /var/log/libvirt/qemu/\(domainName).log",
+                                cause: ErrorMessage("\(error)"))
+        }
+        build.console.info("guest \(domainName) started (\(build.accelerator.rawValue)); ssh on 127.0.0.1:\(reservation.port); console: \(build.paths.consoleLog)")
+    }
+}

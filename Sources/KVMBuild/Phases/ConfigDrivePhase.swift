@@ -1,0 +1,40 @@
+import ConfigDrive
+import Foundation
+import KVMBuildSupport
+
+/// The guest's first-boot data: an ephemeral build key, a host key we pin, the munge key.
+struct ConfigDrivePhase: BuildPhase {
+    let name = "config-drive"
+
+    func run(_ build: BuildContext) async throws {
+        let paths = build.paths
+        let fm = FileManager.default
+        // Registered first: keys, ISO and inventory go whatever happens next.
+        build.addCleanup("remove keys, config drive and inventory") {
+            for path in paths.secrets { try? fm.removeItem(atPath: path) }
+        }
+        try fm.createDirectory(atPath: paths.sshDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+
+        let buildKey = try await SSHKeys.generate(at: paths.buildKey, comment: "kvmbuild-\(build.id)")
+        let hostKey = try await SSHKeys.generate(at: paths.hostKey, comment: "root@\(build.domainName)")
+        build.hostPublicKey = hostKey.publicKey
+
+        var keys = build.options.omitBuildKey ? [] : [buildKey.publicKey]
+        keys += build.options.extraAuthorizedKeys
+        if build.options.omitBuildKey { build.console.warning("fault injection: the config drive carries no build key") }
+
+        let munge = build.target.mungeKey.flatMap { fm.contents(atPath: $0) }
+        let content = ConfigDriveContent(
+            flavor: build.options.seed, instanceID: "kvmbuild-\(build.id)-\(Int(Date().timeIntervalSince1970))",
+            hostname: "kvmbuild-\(build.target.name)", user: build.target.sshUser, authorizedKeys: keys,
+            hostKey: .init(privateKey: hostKey.privateKey, publicKey: hostKey.publicKey), mungeKey: munge)
+
+        let templatePath = build.options.projectDirectory + "/cloud-init/user-data.yaml"
+        guard let template = try? String(contentsOfFile: templatePath, encoding: .utf8) else {
+            throw KVMBuildError(.notFound, "cloud-init template \(templatePath) not found", fix: "run kvmbuild from the repository root")
+        }
+        try await ConfigDriveWriter.write(content, template: template, to: paths.configDrive)
+        // The host key's private half now lives only on the ISO.
+        try? fm.removeItem(atPath: paths.hostKey)
+    }
+}

@@ -1,0 +1,28 @@
+import Ansible
+import Foundation
+import KVMBuildSupport
+
+/// Runs the target's playbook with the guest in `builder`, a child of the target's groups.
+struct ProvisionPhase: BuildPhase {
+    let name = "provision"
+
+    func run(_ build: BuildContext) async throws {
+        guard let port = build.sshPort else { throw KVMBuildError(.internalError, "provision needs a booted guest") }
+        let inventory = Inventory(hostName: build.domainName, port: port, user: build.target.sshUser,
+                                  privateKeyPath: build.paths.buildKey, knownHostsPath: build.paths.knownHosts,
+                                  controlPath: build.paths.controlPath, parentGroups: build.target.groups)
+        try inventory.render().write(toFile: build.paths.inventory, atomically: true, encoding: .utf8)
+
+        let play = PlaybookRun(playbook: build.target.playbook, inventories: [build.paths.inventory] + build.options.extraInventories,
+                               extraVars: build.target.extraVars, varFiles: build.target.varFiles, limit: "builder",
+                               vaultPasswordFile: build.options.vaultPasswordFile, logPath: build.paths.ansibleLog)
+        let start = Date()
+        let console = build.console
+        let code = try await play.run(colour: console.stderrIsTTY) { console.passthrough($0) }
+        build.playSeconds = Date().timeIntervalSince(start)
+        guard code == 0 else {
+            throw KVMBuildError(.provisionFailed, "ansible-playbook failed (exit \(code)); log: \(build.paths.ansibleLog)",
+                                fix: "fix the play; --on-error=ask keeps the guest to retry against")
+        }
+    }
+}

@@ -1,0 +1,38 @@
+import Foundation
+import KVMBuildSupport
+
+/// Writes the manifest and points `build/<target>-latest` at this build — only now, after
+/// verification, so a failed build never becomes "latest".
+struct PublishPhase: BuildPhase {
+    let name = "publish"
+
+    func run(_ build: BuildContext) async throws {
+        guard let export = build.export, let base = build.base else { throw KVMBuildError(.internalError, "publish needs an export") }
+        let playbookDir = URL(fileURLWithPath: build.target.playbook).deletingLastPathComponent().path
+        let manifest = Manifest(
+            name: build.paths.name, target: build.target.name, buildID: build.id, created: build.started,
+            gitSHA: await BuildFolder.gitSHA(in: build.options.projectDirectory), accelerator: build.accelerator.rawValue,
+            image: export,
+            inputs: .init(baseImageSource: base.source, baseImageSHA256: base.sha256, playbook: build.target.playbook,
+                          playbookTreeSHA256: try TreeHash.sha256(directory: playbookDir), groups: build.target.groups,
+                          extraVars: build.target.extraVars, varFiles: build.target.varFiles,
+                          mungeKeyProvided: build.target.mungeKey != nil, seed: build.options.seed.rawValue),
+            phases: build.timings, ansiblePlaySeconds: build.playSeconds, sealed: build.sealedItems,
+            verified: build.verifyChecks, glance: build.target.glance)
+        try manifest.write(to: build.paths.manifest)
+        build.manifest = manifest
+        build.state.image = export.path
+        try Self.pointLatest(buildDirectory: build.options.buildDirectory, target: build.target.name, at: build.paths.name)
+    }
+
+    /// Replaces the symlink atomically: readers see the old or the new build, never neither.
+    static func pointLatest(buildDirectory: String, target: String, at name: String) throws {
+        let link = "\(buildDirectory)/\(target)-latest"
+        let temp = "\(link).tmp.\(getpid())"
+        unlink(temp)
+        guard symlink(name, temp) == 0, rename(temp, link) == 0 else {
+            unlink(temp)
+            throw KVMBuildError(.io, "cannot update \(link): \(String(cString: strerror(errno)))")
+        }
+    }
+}

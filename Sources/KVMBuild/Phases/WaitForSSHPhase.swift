@@ -1,0 +1,67 @@
+import Foundation
+import KVMBuildSupport
+
+/// Waits until the build user can log in with the pinned host key, then for cloud-init.
+/// A boot watchdog fails fast when the console goes silent before sshd ever answers —
+/// the signature of a KVM guest that hangs after the BIOS.
+struct WaitForSSHPhase: BuildPhase {
+    let name = "wait-for-ssh"
+
+    func run(_ build: BuildContext) async throws {
+        guard let port = build.sshPort, let connection = build.connection else {
+            throw KVMBuildError(.internalError, "wait-for-ssh needs a booted guest")
+        }
+        let client = SSHClient(port: port, user: build.target.sshUser, privateKey: build.paths.buildKey, knownHosts: build.paths.knownHosts)
+        let console = ConsoleLog(path: build.paths.consoleLog)
+        let start = Date()
+        var lastSize = -1
+        var lastProgress = Date()
+        var sshdSeen = false
+        var lastLoginError = ""
+
+        while true {
+            try Task.checkCancellation()
+            let now = Date()
+            guard try connection.domain(named: build.domainName) != nil else {
+                throw failure(.bootStalled, "the guest stopped before SSH came up", fix: "read the console tail above", console)
+            }
+            let size = console.size
+            if size != lastSize { lastSize = size; lastProgress = now }
+
+            if SSHBanner.answers(port: port) {
+                if !sshdSeen { build.console.debug(String(format: "sshd answers after %.0f s", now.timeIntervalSince(start))) }
+                sshdSeen = true
+                let result = try? await client.run(["true"], timeout: 30)
+                if let result, result.succeeded { break }
+                lastLoginError = result?.stderr.trimmingCharacters(in: .whitespacesAndNewlines) ?? "login timed out"
+            } else if !sshdSeen, now.timeIntervalSince(lastProgress) > build.options.bootWatchdog {
+                let cause = build.accelerator == .kvm
+                    ? "likely cause: no usable hardware virtualisation (kvm guests hang after the BIOS on such hosts); run kvmbuild check and build with --accel tcg"
+                    : "the guest stopped making progress"
+                throw failure(.bootStalled, String(format: "boot stalled: no console output for %.0f s and sshd never answered", build.options.bootWatchdog),
+                              fix: cause, console)
+            }
+            if now.timeIntervalSince(start) > build.options.sshTimeout {
+                let what = sshdSeen ? "sshd answers but login as \(build.target.sshUser) failed (\(lastLoginError))" : "sshd never answered"
+                throw failure(.sshFailed, String(format: "SSH timeout after %.0f s: %@", build.options.sshTimeout, what),
+                              fix: "check the config drive's key and user, or raise --ssh-timeout", console)
+            }
+            try await Task.sleep(nanoseconds: 2_000_000_000)
+        }
+        build.console.info(String(format: "ssh up after %.0f s; waiting for cloud-init", Date().timeIntervalSince(start)))
+
+        let status = try await client.run(["cloud-init", "status", "--wait"], timeout: 15 * 60)
+        switch status.exitCode {
+        case 0: break
+        case 2: build.console.warning("cloud-init finished with recoverable errors: \(status.stdout.trimmingCharacters(in: .whitespacesAndNewlines))")
+        default:
+            let long = (try? await client.run(["cloud-init", "status", "--long"], timeout: 60))?.stdout ?? ""
+            throw KVMBuildError(.provisionFailed, "cloud-init failed in the guest: \(long.split(separator: "\n").filter { $0.contains("error") || $0.contains("status") }.joined(separator: "; "))",
+                                fix: "read /var/log/cloud-init.log in the guest (--on-error=abort, then kvmbuild ssh)")
+        }
+    }
+
+    private func failure(_ code: KVMBuildError.Code, _ message: String, fix: String, _ console: ConsoleLog) -> KVMBuildError {
+        KVMBuildError(code, message, fix: fix, cause: ConsoleTail(text: "last console lines:\n" + console.tail(30)))
+    }
+}

@@ -1,0 +1,42 @@
+import Foundation
+import ConfigDrive
+
+/// What happens when a phase fails (Packer's -on-error).
+public enum OnErrorPolicy: String, Sendable, CaseIterable {
+    /// Undo everything (default).
+    case cleanup
+    /// Leave the guest running and say how to reach it.
+    case abort
+    /// Pause and let the developer choose: retry, ssh, cleanup or abort.
+    case ask
+}
+
+/// Per-build settings from the command line (the target supplies the rest).
+public struct BuildOptions: Sendable {
+    public var libvirtURI = "qemu:///system"
+    public var buildDirectory: String
+    public var cacheDirectory: String
+    /// Where kvmbuild.yml, cloud-init/ and ansible/ live; also the git tree for the image name.
+    public var projectDirectory: String
+    public var accelerator: AcceleratorRequest = .auto
+    /// Run with the requested accelerator even when the preflight says it cannot work.
+    public var ignorePreflight = false
+    public var onError: OnErrorPolicy = .cleanup
+    public var seed: ConfigDriveContent.Flavor = .configdrive
+    public var extraAuthorizedKeys: [String] = []
+    public var sshTimeout: TimeInterval = 20 * 60
+    /// Fail when the serial console shows nothing new for this long before SSH answers.
+    public var bootWatchdog: TimeInterval = 120
+    public var shutdownTimeout: TimeInterval = 180
+    public var extraInventories: [String] = []
+    public var vaultPasswordFile: String?
+    /// Fault-injection hook for tests: a config drive without the build key, so SSH never logs in.
+    public var omitBuildKey = false
+    public var force = false
+
+    public init(buildDirectory: String, cacheDirectory: String, projectDirectory: String) {
+        self.buildDirectory = buildDirectory
+        self.cacheDirectory = cacheDirectory
+        self.projectDirectory = projectDirectory
+    }
+}

@@ -1,0 +1,43 @@
+import Dispatch
+import Foundation
+import KVMBuildSupport
+
+/// Turns SIGINT/SIGTERM into task cancellation, so an interrupted build unwinds through the
+/// same cleanup path as a failed one.
+public final class InterruptMonitor: @unchecked Sendable {
+    private var sources: [DispatchSourceSignal] = []
+    private let lock = NSLock()
+    private var received: Int32?
+
+    public init() {}
+
+    public var signal: Int32? { lock.withLock { received } }
+
+    public func start(onInterrupt: @escaping @Sendable (Int32) -> Void) {
+        for sig in [SIGINT, SIGTERM] {
+            Foundation.signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { [weak self] in
+                guard let self else { return }
+                let first: Bool = self.lock.withLock {
+                    defer { if self.received == nil { self.received = sig } }
+                    return self.received == nil
+                }
+                if first {
+                    Console.shared.warning("\(sig == SIGINT ? "SIGINT" : "SIGTERM") received: cleaning up")
+                    onInterrupt(sig)
+                } else {
+                    Console.shared.warning("still cleaning up; the build's leftovers would outlive a forced exit")
+                }
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    public func stop() {
+        sources.forEach { $0.cancel() }
+        sources.removeAll()
+        for sig in [SIGINT, SIGTERM] { Foundation.signal(sig, SIG_DFL) }
+    }
+}

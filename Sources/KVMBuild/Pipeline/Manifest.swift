@@ -1,0 +1,45 @@
+import Foundation
+
+/// `manifest.json`: what was built, from what, how, and how long each phase took.
+public struct Manifest: Sendable, Codable {
+    public struct Inputs: Sendable, Codable {
+        public let baseImageSource: String
+        public let baseImageSHA256: String
+        public let playbook: String
+        public let playbookTreeSHA256: String
+        public let groups: [String]
+        public let extraVars: [String: String]
+        public let varFiles: [String]
+        public let mungeKeyProvided: Bool
+        public let seed: String
+    }
+
+    public let name: String
+    public let target: String
+    public let buildID: String
+    public let created: Date
+    public let gitSHA: String
+    public let accelerator: String
+    public let image: ExportedImage
+    public let inputs: Inputs
+    public let phases: [PhaseTiming]
+    public let ansiblePlaySeconds: Double?
+    public let sealed: [String]
+    public let verified: [ImageVerifier.Check]
+    public let glance: Target.GlanceSettings
+
+    public func write(to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        try encoder.encode(self).write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+
+    public static func load(_ path: String) throws -> Manifest {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return try decoder.decode(Manifest.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+    }
+}

@@ -1,0 +1,51 @@
+import Foundation
+import KVMBuildSupport
+
+/// One buildable image, as declared in kvmbuild.yml (paths already resolved to absolute).
+public struct Target: Sendable, Codable, Equatable {
+    public struct BaseImage: Sendable, Codable, Equatable {
+        /// A local path, or a file:// / http(s):// URL.
+        public var source: String
+        /// `sha256:HEX`, or `file:PATH` naming a sha256sum-style file (Packer's iso_checksum forms).
+        public var checksum: String
+    }
+
+    public struct Verification: Sendable, Codable, Equatable {
+        public struct FileExpectation: Sendable, Codable, Equatable {
+            public var path: String
+            public var owner: String?
+            public var mode: String?
+        }
+        /// systemd units that must be enabled (a wants symlink exists) in the exported image.
+        public var enabledUnits: [String] = []
+        /// Paths that must not exist in the exported image.
+        public var absent: [String] = []
+        public var files: [FileExpectation] = []
+    }
+
+    public struct GlanceSettings: Sendable, Codable, Equatable {
+        public var properties: [String: String] = [:]
+        public var minDiskGiB: Int?
+        public var minRamMiB: Int?
+        public var visibility: String?
+        public var tags: [String] = []
+    }
+
+    public var name: String
+    public var baseImage: BaseImage
+    public var playbook: String
+    /// Inventory groups the build guest joins; `builder` is always added as a child of each.
+    public var groups: [String]
+    public var extraVars: [String: String]
+    public var varFiles: [String]
+    /// Virtual disk size in GiB; nil keeps the base image's size.
+    public var diskSizeGiB: Int?
+    public var memoryMiB: Int
+    public var vcpus: Int
+    public var sshUser: String
+    public var mungeKey: String?
+    /// e.g. `{target}-{yymmdd}-{hhmm}-{gitsha}`.
+    public var outputName: String
+    public var verify: Verification
+    public var glance: GlanceSettings
+}

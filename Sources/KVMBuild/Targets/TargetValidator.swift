@@ -1,0 +1,77 @@
+import Ansible
+import Foundation
+import KVMBuildSupport
+
+/// Checks a target's inputs without building, and reports every problem at once.
+public struct TargetValidator: Sendable {
+    public let target: Target
+    public let options: BuildOptions
+
+    public init(target: Target, options: BuildOptions) {
+        self.target = target
+        self.options = options
+    }
+
+    /// munged refuses keys outside these bounds.
+    public static let mungeKeySizes = 32...1024
+
+    public func problems() async -> [KVMBuildError] {
+        var problems: [KVMBuildError] = []
+        let fm = FileManager.default
+
+        let source = target.baseImage.source
+        if !source.hasPrefix("http://") && !source.hasPrefix("https://") {
+            let path = source.hasPrefix("file://") ? String(source.dropFirst(7)) : source
+            if !fm.fileExists(atPath: path) {
+                problems.append(KVMBuildError(.notFound, "base image \(path) not found",
+                                              fix: path.contains("/base/debian-12-kvmbuild") ? "run scripts/build-base-image.sh to build the embedded default"
+                                                                                              : "fix base_image.source in kvmbuild.yml"))
+            }
+        }
+        do { _ = try Checksum.parse(target.baseImage.checksum) } catch let error as KVMBuildError { problems.append(error) } catch {}
+
+        if !fm.fileExists(atPath: target.playbook) {
+            problems.append(KVMBuildError(.notFound, "playbook \(target.playbook) not found", fix: "fix playbook in kvmbuild.yml"))
+        } else {
+            let run = PlaybookRun(playbook: target.playbook, inventories: [], extraVars: target.extraVars,
+                                  varFiles: target.varFiles, limit: nil, logPath: "/dev/null")
+            do { try await run.syntaxCheck() } catch let error as KVMBuildError { problems.append(error) } catch {
+                problems.append(KVMBuildError(.invalidInput, "cannot check the playbook's syntax: \(error)", fix: "run scripts/setup-host.sh to install ansible"))
+            }
+        }
+        for file in target.varFiles where !fm.fileExists(atPath: file) {
+            problems.append(KVMBuildError(.notFound, "var file \(file) not found", fix: "fix var_files in kvmbuild.yml"))
+        }
+        if let key = target.mungeKey {
+            problems += Self.mungeKeyProblems(key)
+        }
+        if let size = target.diskSizeGiB, size <= 0 {
+            problems.append(KVMBuildError(.invalidInput, "disk_size_gib must be positive, got \(size)", fix: "fix disk_size_gib"))
+        }
+        if target.memoryMiB < 512 {
+            problems.append(KVMBuildError(.invalidInput, "memory_mib \(target.memoryMiB) is too small for cloud-init", fix: "use at least 512"))
+        }
+        if !target.sshUser.allSatisfy({ $0.isLowercase || $0.isNumber || $0 == "-" || $0 == "_" }) || target.sshUser.isEmpty {
+            problems.append(KVMBuildError(.invalidInput, "ssh_user '\(target.sshUser)' is not a valid user name", fix: "use lowercase letters, digits, - and _"))
+        }
+        for inventory in options.extraInventories where !fm.fileExists(atPath: inventory) {
+            problems.append(KVMBuildError(.notFound, "inventory \(inventory) not found", fix: "fix --inventory"))
+        }
+        if let vault = options.vaultPasswordFile, !fm.isReadableFile(atPath: vault) {
+            problems.append(KVMBuildError(.notFound, "vault password file \(vault) not readable", fix: "fix --vault-password-file"))
+        }
+        return problems
+    }
+
+    static func mungeKeyProblems(_ path: String) -> [KVMBuildError] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            return [KVMBuildError(.notFound, "munge key \(path) is missing or unreadable",
+                                  fix: "copy the cluster's /etc/munge/munge.key there, or pass --munge-key PATH (test key: scripts/make-test-munge-key.sh)")]
+        }
+        guard mungeKeySizes.contains(data.count) else {
+            return [KVMBuildError(.invalidInput, "munge key \(path) is \(data.count) bytes; munge needs 32 to 1024",
+                                  fix: "use the cluster's real key (create-munge-key makes 1024 bytes)")]
+        }
+        return []
+    }
+}

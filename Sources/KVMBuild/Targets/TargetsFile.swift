@@ -1,0 +1,167 @@
+import Foundation
+import KVMBuildSupport
+import Yams
+
+/// kvmbuild.yml: the targets a repository can build. Relative paths are relative to the file.
+public struct TargetsFile: Sendable {
+    public let path: String
+    public let targets: [String: Target]
+
+    public static let defaultFileName = "kvmbuild.yml"
+
+    public static func load(path: String) throws -> TargetsFile {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw KVMBuildError(.notFound, "targets file \(path) not found", fix: "run kvmbuild from the repository root or pass --file PATH")
+        }
+        let raw: RawFile
+        do {
+            raw = try YAMLDecoder().decode(RawFile.self, from: text)
+        } catch {
+            throw KVMBuildError(.invalidInput, "\(path) is not a valid targets file: \(Self.describe(error))", fix: "compare it with the README's kvmbuild.yml reference")
+        }
+        let base = URL(fileURLWithPath: path).deletingLastPathComponent()
+        var targets: [String: Target] = [:]
+        for (name, entry) in raw.targets {
+            targets[name] = try entry.resolve(name: name, defaults: raw.defaults, base: base)
+        }
+        return TargetsFile(path: path, targets: targets)
+    }
+
+    public func target(_ name: String) throws -> Target {
+        guard let target = targets[name] else {
+            let known = targets.keys.sorted().joined(separator: ", ")
+            throw KVMBuildError(.notFound, "no target named '\(name)' in \(path)", fix: "use one of: \(known)")
+        }
+        return target
+    }
+
+    static func describe(_ error: Error) -> String {
+        if case DecodingError.keyNotFound(let key, let ctx) = error {
+            return "missing '\(key.stringValue)' at \(ctx.codingPath.map(\.stringValue).joined(separator: "."))"
+        }
+        if case DecodingError.typeMismatch(_, let ctx) = error {
+            return "wrong type at \(ctx.codingPath.map(\.stringValue).joined(separator: "."))"
+        }
+        return "\(error)"
+    }
+}
+
+/// The file as written: every field optional so `defaults` can fill gaps.
+struct RawFile: Decodable {
+    var defaults: RawTarget?
+    var targets: [String: RawTarget]
+}
+
+struct RawTarget: Decodable {
+    struct RawBase: Decodable { var source: String?; var checksum: String? }
+    struct RawVerify: Decodable {
+        var enabled_units: [String]?
+        var absent: [String]?
+        var files: [Target.Verification.FileExpectation]?
+    }
+    struct RawGlance: Decodable {
+        var properties: [String: String]?
+        var min_disk: Int?
+        var min_ram: Int?
+        var visibility: String?
+        var tags: [String]?
+    }
+
+    var base_image: RawBase?
+    var playbook: String?
+    var groups: [String]?
+    var extra_vars: [String: String]?
+    var var_files: [String]?
+    var disk_size_gib: Int?
+    var memory_mib: Int?
+    var vcpus: Int?
+    var ssh_user: String?
+    var munge_key: String?
+    var output_name: String?
+    var verify: RawVerify?
+    var glance: RawGlance?
+
+    func resolve(name: String, defaults: RawTarget?, base: URL) throws -> Target {
+        let d = defaults
+        func need<T>(_ value: T?, _ field: String) throws -> T {
+            guard let value else {
+                throw KVMBuildError(.invalidInput, "target '\(name)' has no \(field)", fix: "add \(field) to the target or to defaults in kvmbuild.yml")
+            }
+            return value
+        }
+        let source = try need(base_image?.source ?? d?.base_image?.source, "base_image.source")
+        let checksum = try need(base_image?.checksum ?? d?.base_image?.checksum, "base_image.checksum")
+        let v = verify ?? d?.verify
+        let g = glance ?? d?.glance
+        return Target(
+            name: name,
+            baseImage: .init(source: PathExpansion.resolveSource(source, base: base),
+                             checksum: checksum.hasPrefix("file:") ? "file:" + PathExpansion.resolve(String(checksum.dropFirst(5)), base: base) : checksum),
+            playbook: PathExpansion.resolve(try need(playbook ?? d?.playbook, "playbook"), base: base),
+            groups: groups ?? d?.groups ?? [name],
+            extraVars: (d?.extra_vars ?? [:]).merging(extra_vars ?? [:]) { _, new in new },
+            varFiles: (var_files ?? d?.var_files ?? []).map { PathExpansion.resolve($0, base: base) },
+            diskSizeGiB: disk_size_gib ?? d?.disk_size_gib,
+            memoryMiB: memory_mib ?? d?.memory_mib ?? 1536,
+            vcpus: vcpus ?? d?.vcpus ?? 2,
+            sshUser: ssh_user ?? d?.ssh_user ?? "kvmbuild",
+            mungeKey: (munge_key ?? d?.munge_key).map { PathExpansion.resolve($0, base: base) },
+            outputName: output_name ?? d?.output_name ?? "{target}-{yymmdd}-{hhmm}-{gitsha}",
+            verify: .init(enabledUnits: v?.enabled_units ?? [], absent: v?.absent ?? [], files: v?.files ?? []),
+            glance: .init(properties: g?.properties ?? [:], minDiskGiB: g?.min_disk, minRamMiB: g?.min_ram,
+                          visibility: g?.visibility, tags: g?.tags ?? []))
+    }
+}
+
+public enum PathExpansion {
+    /// Expands `~` and `$VAR`/`${VAR}`, then makes the path absolute against `base`.
+    public static func resolve(_ path: String, base: URL) -> String {
+        var expanded = expandVariables(path)
+        if expanded == "~" || expanded.hasPrefix("~/") {
+            expanded = FileManager.default.homeDirectoryForCurrentUser.path + expanded.dropFirst()
+        }
+        return URL(fileURLWithPath: expanded, relativeTo: base).standardizedFileURL.path
+    }
+
+    /// Like `resolve`, but leaves URLs alone.
+    public static func resolveSource(_ source: String, base: URL) -> String {
+        if source.hasPrefix("http://") || source.hasPrefix("https://") { return source }
+        if source.hasPrefix("file://") { return "file://" + resolve(String(source.dropFirst(7)), base: base) }
+        return resolve(source, base: base)
+    }
+
+    /// `$VAR`, `${VAR}` and `${VAR:-default}`, as a shell would expand them.
+    static func expandVariables(_ text: String) -> String {
+        let env = ProcessInfo.processInfo.environment
+        var out = ""
+        var i = text.startIndex
+        while i < text.endIndex {
+            guard text[i] == "$" else { out.append(text[i]); i = text.index(after: i); continue }
+            var j = text.index(after: i)
+            let braced = j < text.endIndex && text[j] == "{"
+            if braced { j = text.index(after: j) }
+            let nameStart = j
+            while j < text.endIndex, text[j].isLetter || text[j].isNumber || text[j] == "_" { j = text.index(after: j) }
+            let name = String(text[nameStart..<j])
+            var fallback = ""
+            if braced {
+                if text[j...].hasPrefix(":-") {
+                    let defaultStart = text.index(j, offsetBy: 2)
+                    let close = text[defaultStart...].firstIndex(of: "}") ?? text.endIndex
+                    fallback = String(text[defaultStart..<close])
+                    j = close
+                }
+                if j < text.endIndex, text[j] == "}" { j = text.index(after: j) }
+            }
+            if name.isEmpty {
+                out += "$"
+            } else if let value = env[name], !value.isEmpty {
+                out += value
+            } else {
+                out += fallback
+            }
+            i = j
+        }
+        return out
+    }
+}

@@ -1,0 +1,103 @@
+import ArgumentParser
+import ConfigDrive
+import Foundation
+import KVMBuild
+import KVMBuildSupport
+
+extension OnErrorPolicy: ExpressibleByArgument {}
+extension ConfigDriveContent.Flavor: ExpressibleByArgument {}
+
+/// Flags shared by `build` and `compute`; each overrides the target's value from kvmbuild.yml.
+struct BuildArguments: ParsableArguments {
+    @Option(name: .customLong("file"), help: "Targets file.")
+    var targetsFile = TargetsFile.defaultFileName
+
+    @Option(help: "Accelerator: auto (kvm only when it works), kvm, tcg.")
+    var accel: AcceleratorRequestArgument = .auto
+
+    @Flag(help: "Use --accel as given even when the host check says it cannot work (debugging).")
+    var ignorePreflight = false
+
+    @Option(help: "On a failed phase: cleanup (undo everything), abort (keep the guest for debugging), ask.")
+    var onError: OnErrorPolicy = .cleanup
+
+    @Option(help: "Config drive flavour: configdrive (label config-2) or nocloud (label cidata).")
+    var seed: ConfigDriveContent.Flavor = .configdrive
+
+    @Option(name: .customLong("authorized-key"), help: "Extra SSH public key (file or key text) for the build user; repeatable.")
+    var authorizedKeys: [String] = []
+
+    @Option(help: "Local copy of the cluster's munge key (overrides the target's munge_key).")
+    var mungeKey: String?
+
+    @Option(name: .customLong("extra-var"), help: "Ansible variable key=value; repeatable.")
+    var extraVars: [String] = []
+
+    @Option(name: .customLong("inventory"), help: "Your own inventory, added after the generated one; repeatable.")
+    var inventories: [String] = []
+
+    @Option(help: "Ansible vault password file.")
+    var vaultPasswordFile: String?
+
+    @Option(help: "Disk size in GiB (default: the base image's).")
+    var diskSize: Int?
+
+    @Option(help: "Guest memory in MiB.")
+    var memory: Int?
+
+    @Option(help: "Guest vCPUs.")
+    var vcpus: Int?
+
+    @Option(help: "Seconds to wait for SSH before failing.")
+    var sshTimeout: Double = 20 * 60
+
+    @Option(help: "Seconds of console silence, before sshd answers, that count as a hung boot.")
+    var bootWatchdog: Double = 120
+
+    @Flag(help: .hidden)
+    var testingOmitBuildKey = false
+
+    func resolve(targetName: String, host: HostOptions) throws -> (Target, BuildOptions) {
+        let cwd = FileManager.default.currentDirectoryPath
+        let filePath = PathExpansion.resolve(targetsFile, base: URL(fileURLWithPath: cwd + "/"))
+        let file = try TargetsFile.load(path: filePath)
+        var target = try file.target(targetName)
+        let here = URL(fileURLWithPath: cwd + "/")
+        if let mungeKey { target.mungeKey = PathExpansion.resolve(mungeKey, base: here) }
+        if let diskSize { target.diskSizeGiB = diskSize }
+        if let memory { target.memoryMiB = memory }
+        if let vcpus { target.vcpus = vcpus }
+        for pair in extraVars {
+            guard let eq = pair.firstIndex(of: "=") else {
+                throw KVMBuildError(.invalidInput, "--extra-var '\(pair)' is not key=value", fix: "write --extra-var name=value")
+            }
+            target.extraVars[String(pair[..<eq])] = String(pair[pair.index(after: eq)...])
+        }
+
+        var options = BuildOptions(buildDirectory: host.resolvedBuildDir, cacheDirectory: host.resolvedCacheDir,
+                                   projectDirectory: URL(fileURLWithPath: filePath).deletingLastPathComponent().path)
+        options.libvirtURI = host.libvirtURI
+        options.accelerator = AcceleratorRequest(rawValue: accel.rawValue)!
+        options.ignorePreflight = ignorePreflight
+        options.onError = onError
+        options.seed = seed
+        options.extraAuthorizedKeys = try authorizedKeys.map { try Self.publicKey($0, base: here) }
+        options.sshTimeout = sshTimeout
+        options.bootWatchdog = bootWatchdog
+        options.extraInventories = inventories.map { PathExpansion.resolve($0, base: here) }
+        options.vaultPasswordFile = vaultPasswordFile.map { PathExpansion.resolve($0, base: here) }
+        options.omitBuildKey = testingOmitBuildKey
+        return (target, options)
+    }
+
+    /// A key given as a file path or as the key text itself.
+    static func publicKey(_ value: String, base: URL) throws -> String {
+        if value.hasPrefix("ssh-") || value.hasPrefix("ecdsa-") { return value }
+        let path = PathExpansion.resolve(value, base: base)
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8), text.hasPrefix("ssh-") || text.hasPrefix("ecdsa-") else {
+            throw KVMBuildError(.invalidInput, "--authorized-key \(value) is neither an SSH public key nor a readable .pub file",
+                                fix: "pass e.g. ~/.ssh/id_ed25519.pub")
+        }
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}

@@ -1,0 +1,51 @@
+import ArgumentParser
+import KVMBuild
+import KVMBuildSupport
+
+/// `kvmbuild build NAME`: build any target from kvmbuild.yml.
+struct BuildCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "build",
+        abstract: "Build a target from kvmbuild.yml into a sealed, verified qcow2 in build/.")
+
+    @Argument(help: "Target name in kvmbuild.yml.")
+    var target: String
+
+    @OptionGroup var output: OutputOptions
+    @OptionGroup var host: HostOptions
+    @OptionGroup var build: BuildArguments
+
+    func run() async throws {
+        output.apply()
+        try await BuildReporter.runBuild(targetName: target, arguments: build, host: host, output: output)
+    }
+}
+
+/// Runs a build and reports it the same way for every verb that builds.
+enum BuildReporter {
+    struct Summary: Encodable {
+        let name: String
+        let image: String
+        let sha256: String
+        let sizeBytes: Int64
+        let manifest: String
+        let accelerator: String
+        let seconds: Double
+    }
+
+    @discardableResult
+    static func runBuild(targetName: String, arguments: BuildArguments, host: HostOptions, output: OutputOptions) async throws -> Builder.Result {
+        let (target, options) = try arguments.resolve(targetName: targetName, host: host)
+        let result = try await Builder.build(target: target, options: options)
+        let summary = Summary(name: result.paths.name, image: result.export.path, sha256: result.export.sha256,
+                              sizeBytes: result.export.sizeBytes, manifest: result.paths.manifest,
+                              accelerator: result.manifest.accelerator,
+                              seconds: result.manifest.phases.reduce(0) { $0 + $1.seconds })
+        if output.json {
+            try JSON.print(summary)
+        } else {
+            Console.shared.result(result.export.path)
+        }
+        return result
+    }
+}

@@ -1,0 +1,29 @@
+import ArgumentParser
+import KVMBuild
+import KVMBuildSupport
+
+/// `kvmbuild clean [BUILD]`: remove what dead builds left (domains, overlays, ISOs, keys).
+struct CleanCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "clean",
+        abstract: "Remove the leftovers of dead builds (domain, overlay, ISO, keys); live builds are never touched.")
+
+    @Argument(help: "A build folder name or id; default: every dead build.")
+    var build: String?
+
+    @OptionGroup var output: OutputOptions
+    @OptionGroup var host: HostOptions
+
+    func run() async throws {
+        output.apply()
+        let registry = BuildRegistry(buildDirectory: host.resolvedBuildDir, libvirtURI: host.libvirtURI)
+        let targets = try build.map { [try registry.find($0)] } ?? registry.entries().filter(\.needsCleaning)
+        var removed: [String] = []
+        for entry in targets {
+            let items = try registry.clean(entry)
+            removed += items
+            Console.shared.info("\(entry.name): removed \(items.isEmpty ? "nothing" : items.joined(separator: ", "))")
+        }
+        if output.json { try JSON.print(["removed": removed]) } else { Console.shared.result("cleaned \(targets.count) build(s)") }
+    }
+}

@@ -1,0 +1,63 @@
+import ConfigDrive
+import Foundation
+import Testing
+@testable import KVMBuild
+import KVMBuildSupport
+
+/// The user's path: check, compute, verify — then the exported image boots as a new machine.
+@Suite(.serialized) struct EndToEndTests {
+    @Test func computeImageFromCheckToFreshBoot() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+
+        let check = try await harness.run(["check", "--json"])
+        #expect(check.exitCode == 0)
+        let report = try JSONSerialization.jsonObject(with: Data(check.stdout.utf8)) as? [String: Any]
+        #expect(report?["accelerator"] as? String == "tcg")
+
+        let build = try await harness.run(["compute", "--json"])
+        try #require(build.exitCode == 0, "compute failed: \(build.stderr.suffix(3000))")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(build.stdout.utf8)) as? [String: Any])
+        let image = try #require(summary["image"] as? String)
+        #expect(try Hashing.sha256(ofFile: image) == summary["sha256"] as? String)
+        let manifest = try Manifest.load(try #require(summary["manifest"] as? String))
+        #expect(manifest.accelerator == "tcg")
+        #expect(manifest.phases.map(\.phase) == BuildPlan.phases.map(\.name).filter { $0 != "publish" })
+        let allPassed = manifest.verified.allSatisfy { $0.passed }
+        #expect(allPassed)
+        let latest = try FileManager.default.destinationOfSymbolicLink(atPath: harness.buildDir + "/compute-latest")
+        #expect(latest == manifest.name)
+        let info = try await QemuImg.info(image)
+        #expect(info.backingFile == nil, "the export must be standalone")
+        try harness.expectNothingLeftBehind()
+
+        let verify = try await harness.run(["verify", image])
+        #expect(verify.exitCode == 0, "\(verify.stderr)")
+
+        // Boot the exported image as a new instance: a fresh seed, no munge key from the seed.
+        var target = try TargetsFile.load(path: harness.project + "/kvmbuild.yml").target("compute")
+        target.baseImage = .init(source: image, checksum: "sha256:\(manifest.image.sha256)")
+        target.mungeKey = nil
+        let instance = GuestCheckPhase(name: "check the new instance") { build, ssh in
+            let machineID = try await ssh.sudo("cat /etc/machine-id")
+            #expect(machineID.count == 32, "machine-id regenerated, got '\(machineID)'")
+            // The image carried no host keys: the ones now present came from this instance's seed.
+            let hostKey = try await ssh.sudo("cat /etc/ssh/ssh_host_ed25519_key.pub")
+            #expect(build.hostPublicKey?.hasPrefix(String(hostKey.split(separator: " ").prefix(2).joined(separator: " "))) == true)
+            let v1 = try await ssh.sudo("systemctl is-enabled munge slurmd")
+            #expect(v1 == "enabled\nenabled")
+            // The same play as a plain compute node (not builder) starts the services. slurmd may
+            // fail: no slurmctld exists here to serve its config — expected. No NFS server either.
+            let code = try await runPlayAsPlainCompute(build, varsYAML: "nfs_client_mounts: []\n")
+            let v2 = try await ssh.sudo("systemctl is-active munge")
+            #expect(v2 == "active")
+            let v3 = try await ssh.sudo("munge -n | unmunge | grep -c 'STATUS: *Success'")
+            #expect(v3 == "1")
+            let slurmd = try await ssh.sudo("systemctl is-active slurmd || true")
+            #expect(code == 0 || slurmd != "active", "a failed play must be slurmd failing to reach a controller")
+        }
+        _ = try await Builder.run(target: target, options: testOptions(harness),
+                                  phases: [PreflightPhase(), BaseImagePhase(), ConfigDrivePhase(), BootPhase(), WaitForSSHPhase(), instance])
+        try harness.expectNothingLeftBehind()
+    }
+}

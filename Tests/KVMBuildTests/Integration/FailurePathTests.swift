@@ -1,0 +1,115 @@
+import Foundation
+import Testing
+@testable import KVMBuild
+import KVMBuildSupport
+
+/// Every way a build can fail must end in one error line naming a fix, a non-zero exit, and
+/// nothing left behind. These boot real guests (TCG here), one at a time.
+@Suite(.serialized) struct FailurePathTests {
+    @Test func wrongBaseChecksumFailsBeforeAnythingBoots() async throws {
+        let wrong = String(repeating: "0", count: 64)
+        let harness = try Harness(targets: Harness.targets("bad", playbook: "ansible/site.yml", checksum: "sha256:\(wrong)"))
+        defer { harness.remove() }
+        // A fresh cache, so the checksum is really checked (the shared one holds the good image).
+        let result = try await harness.run(["build", "bad", "--cache-dir", harness.project + "/cache"])
+        expectOneLineError(result, contains: "expected \(wrong)")
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: harness.project + "/cache/images")) ?? []).isEmpty)
+        #expect(harness.states().isEmpty, "a build that never booted leaves no folder")
+        try harness.expectNothingLeftBehind()
+    }
+
+    @Test func badInputsAreRefusedWithTheFix() async throws {
+        let harness = try Harness(targets: Harness.targets("nokey", playbook: "ansible/site.yml"))
+        defer { harness.remove() }
+        let missingKey = try await harness.run(["build", "nokey", "--munge-key", "/nonexistent/munge.key"])
+        expectOneLineError(missingKey, contains: "munge key /nonexistent/munge.key")
+        let short = harness.project + "/short.key"
+        try Data(repeating: 1, count: 8).write(to: URL(fileURLWithPath: short))
+        expectOneLineError(try await harness.run(["build", "nokey", "--munge-key", short]), contains: "8 bytes")
+        expectOneLineError(try await harness.run(["build", "nosuchtarget"]), contains: "no target named 'nosuchtarget'")
+        #expect(harness.states().isEmpty)
+    }
+
+    @Test func sshThatNeverLogsInFailsWithTheConsoleTail() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let result = try await harness.run(["compute", "--testing-omit-build-key", "--ssh-timeout", "100"])
+        expectOneLineError(result, contains: "SSH timeout")
+        #expect(result.stderr.contains("console| "), "the console tail is shown")
+        try harness.expectNothingLeftBehind()
+        let folder = try #require(harness.states().first?.folder)
+        #expect(FileManager.default.fileExists(atPath: folder + "/console.log"), "the console log is kept for debugging")
+    }
+
+    @Test func failingPlaybookLeavesNothingBehind() async throws {
+        let harness = try Harness(targets: Harness.targets("broken", playbook: "broken.yml"), extraFiles: [
+            "broken.yml": """
+            - hosts: builder
+              gather_facts: false
+              tasks:
+                - name: A task that fails on purpose
+                  ansible.builtin.command: /bin/false
+            """,
+        ])
+        defer { harness.remove() }
+        let result = try await harness.run(["build", "broken"])
+        expectOneLineError(result, contains: "ansible-playbook failed")
+        let folder = try #require(harness.states().first?.folder)
+        let log = try String(contentsOfFile: folder + "/ansible.log", encoding: .utf8)
+        #expect(log.contains("A task that fails on purpose"))
+        #expect(harness.states().first?.state.status == .failed)
+        try harness.expectNothingLeftBehind()
+    }
+
+    @Test func hungKVMGuestTripsTheBootWatchdog() async throws {
+        let cpu = CPUVirtualization.parse(cpuinfo: try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))
+        try #require(cpu.ext == nil && FileManager.default.fileExists(atPath: "/dev/kvm"),
+                     "needs a host whose /dev/kvm opens but cannot run guests, like CI's")
+        let harness = try Harness()
+        defer { harness.remove() }
+        let result = try await harness.run(["compute", "--accel", "kvm", "--ignore-preflight", "--boot-watchdog", "40"], timeout: 600)
+        expectOneLineError(result, contains: "boot stalled")
+        #expect(result.stderr.contains("hardware virtualisation"))
+        try harness.expectNothingLeftBehind()
+    }
+
+    @Test func plainKVMRequestIsRefusedByThePreflight() async throws {
+        let cpu = CPUVirtualization.parse(cpuinfo: try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))
+        try #require(cpu.ext == nil)
+        let harness = try Harness()
+        defer { harness.remove() }
+        let result = try await harness.run(["compute", "--accel", "kvm"])
+        expectOneLineError(result, contains: "vmx/svm")
+        try harness.expectNothingLeftBehind()
+    }
+
+    /// Two builds at once get different ports; SIGINT and SIGTERM mid-provision clean up both.
+    @Test func concurrentBuildsInterruptedDuringProvision() async throws {
+        let harness = try Harness(targets: Harness.targets("slow", playbook: "slow.yml"), extraFiles: [
+            "slow.yml": """
+            - hosts: builder
+              gather_facts: false
+              tasks:
+                - name: Wait long enough to be interrupted
+                  ansible.builtin.command: sleep 900
+            """,
+        ])
+        defer { harness.remove() }
+        let first = try harness.start(["build", "slow"])
+        let second = try harness.start(["build", "slow"])
+        defer { [first, second].filter(\.isRunning).forEach { kill($0.processIdentifier, SIGKILL) } }
+        try await harness.waitFor("both builds to reach provision", timeout: 900) {
+            harness.states().count == 2 && harness.states().allSatisfy { (try? String(contentsOfFile: $0.folder + "/ansible.log", encoding: .utf8))?.contains("Wait long enough") == true }
+        }
+        let ports = harness.states().compactMap(\.state.sshPort)
+        #expect(ports.count == 2 && Set(ports).count == 2, "ports \(ports) must differ")
+        kill(first.processIdentifier, SIGINT)
+        kill(second.processIdentifier, SIGTERM)
+        first.waitUntilExit()
+        second.waitUntilExit()
+        #expect(first.terminationStatus == 130)
+        #expect(second.terminationStatus == 130)
+        #expect(harness.states().allSatisfy { $0.state.status == .interrupted })
+        try harness.expectNothingLeftBehind()
+    }
+}

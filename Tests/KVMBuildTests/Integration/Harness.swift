@@ -1,0 +1,122 @@
+import Foundation
+import Testing
+@testable import KVMBuild
+import KVMBuildSupport
+import Libvirt
+
+/// Runs the real kvmbuild binary the way a user or CI script does, in a throw-away project
+/// folder (its own kvmbuild.yml and build/), and checks what a build left behind.
+struct Harness {
+    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().path
+    static var binary: String { ProcessInfo.processInfo.environment["KVMBUILD_BIN"] ?? repo + "/.build/debug/kvmbuild" }
+    static var cache: String {
+        ProcessInfo.processInfo.environment["KVMBUILD_CACHE"] ?? FileManager.default.homeDirectoryForCurrentUser.path + "/.cache/kvmbuild"
+    }
+    static var baseImage: String { cache + "/base/debian-12-kvmbuild.qcow2" }
+    static var mungeKey: String {
+        ProcessInfo.processInfo.environment["KVMBUILD_MUNGE_KEY"] ?? FileManager.default.homeDirectoryForCurrentUser.path + "/.config/kvmbuild/munge.key"
+    }
+
+    /// The project folder: cloud-init/ and ansible/ from the repo, plus a targets file.
+    let project: String
+    var buildDir: String { project + "/build" }
+
+    init(targets: String? = nil, extraFiles: [String: String] = [:]) throws {
+        project = FileManager.default.temporaryDirectory.appendingPathComponent("kvmbuild-it-\(UUID().uuidString.prefix(8))").path
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: project + "/build", withIntermediateDirectories: true)
+        try fm.createSymbolicLink(atPath: project + "/cloud-init", withDestinationPath: Self.repo + "/cloud-init")
+        try fm.createSymbolicLink(atPath: project + "/ansible", withDestinationPath: Self.repo + "/ansible")
+        let yaml = try targets ?? String(contentsOfFile: Self.repo + "/kvmbuild.yml", encoding: .utf8)
+        try yaml.write(toFile: project + "/kvmbuild.yml", atomically: true, encoding: .utf8)
+        for (name, text) in extraFiles {
+            try fm.createDirectory(atPath: URL(fileURLWithPath: project + "/" + name).deletingLastPathComponent().path, withIntermediateDirectories: true)
+            try text.write(toFile: project + "/" + name, atomically: true, encoding: .utf8)
+        }
+    }
+
+    /// A targets file with one target named `name` on the embedded base image.
+    static func targets(_ name: String, playbook: String, checksum: String? = nil) -> String {
+        """
+        targets:
+          \(name):
+            base_image:
+              source: \(baseImage)
+              checksum: \(checksum ?? "file:\(baseImage).sha256")
+            playbook: \(playbook)
+            munge_key: \(mungeKey)
+        """
+    }
+
+    func run(_ args: [String], timeout: TimeInterval = 30 * 60) async throws -> ProcessResult {
+        try await withTimeout(timeout) {
+            try await ProcessRunner.run(ProcessSpec(Self.binary, args + ["--build-dir", buildDir], workingDirectory: project))
+        }
+    }
+
+    /// Starts kvmbuild without waiting, for tests that signal it.
+    func start(_ args: [String]) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = args + ["--build-dir", buildDir]
+        process.currentDirectoryURL = URL(fileURLWithPath: project)
+        process.standardInput = FileHandle.nullDevice
+        let log = project + "/kvmbuild-\(UUID().uuidString.prefix(4)).log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        process.standardOutput = FileHandle(forWritingAtPath: log)
+        process.standardError = FileHandle(forWritingAtPath: log)
+        try process.run()
+        return process
+    }
+
+    /// Every build folder with a state file.
+    func states() -> [(folder: String, state: BuildState)] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: buildDir)) ?? []
+        return names.sorted().compactMap { name in
+            BuildState.load(buildDir + "/\(name)/state.json").map { (buildDir + "/\(name)", $0) }
+        }
+    }
+
+    /// Waits until `condition` holds, polling every 2 s; fails the test after `timeout`.
+    func waitFor(_ what: String, timeout: TimeInterval, _ condition: () throws -> Bool) async throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if try condition() { return }
+            try await Task.sleep(nanoseconds: 2_000_000_000)
+        }
+        Issue.record("timed out waiting for \(what)")
+        throw TimeoutError()
+    }
+
+    /// No domain, overlay, config drive, key, inventory or held port remains for any build here.
+    func expectNothingLeftBehind(sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let connection = try Connection(uri: "qemu:///system")
+        let domains = try connection.allDomains().map(\.name)
+        for (folder, state) in states() {
+            #expect(!domains.contains(state.domain), "domain \(state.domain) left running", sourceLocation: sourceLocation)
+            let paths = BuildPaths(root: folder, name: state.name)
+            for path in [paths.overlay, paths.configDrive, paths.sshDirectory, paths.inventory, paths.imagePartial] {
+                #expect(!FileManager.default.fileExists(atPath: path), "\(path) left behind", sourceLocation: sourceLocation)
+            }
+            if let port = state.sshPort {
+                #expect(PortReservation.isFree(port), "port \(port) still in use", sourceLocation: sourceLocation)
+            }
+            #expect(state.status != .running, "state still says running", sourceLocation: sourceLocation)
+        }
+        let partials = ((try? FileManager.default.contentsOfDirectory(atPath: Self.cache + "/images")) ?? []).filter { $0.contains(".partial") }
+        #expect(partials.isEmpty, "partial downloads in the image cache: \(partials)", sourceLocation: sourceLocation)
+    }
+
+    func remove() { try? FileManager.default.removeItem(atPath: project) }
+}
+
+/// One error line on stderr, naming a fix.
+func expectOneLineError(_ result: ProcessResult, contains text: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(result.exitCode != 0, sourceLocation: sourceLocation)
+    let errors = result.stderr.split(separator: "\n").filter { $0.hasPrefix("error: ") }
+    #expect(errors.count >= 1, "no error line in: \(result.stderr.suffix(2000))", sourceLocation: sourceLocation)
+    let last = errors.last.map(String.init) ?? ""
+    #expect(last.contains(text), "'\(last)' lacks '\(text)'", sourceLocation: sourceLocation)
+    #expect(last.contains(" — "), "'\(last)' names no fix", sourceLocation: sourceLocation)
+}

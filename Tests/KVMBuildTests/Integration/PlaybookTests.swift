@@ -1,0 +1,36 @@
+import Foundation
+import Testing
+@testable import KVMBuild
+import KVMBuildSupport
+
+/// The compute play on a live guest in `builder`: installed and enabled, nothing started.
+@Suite(.serialized) struct PlaybookTests {
+    @Test func builderGetsServicesEnabledButNotStarted() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let target = try TargetsFile.load(path: harness.project + "/kvmbuild.yml").target("compute")
+        let checks = GuestCheckPhase(name: "check builder state") { _, ssh in
+            let v1 = try await ssh.sudo("systemctl is-enabled munge slurmd")
+            #expect(v1 == "enabled\nenabled")
+            let v2 = try await ssh.sudo("systemctl is-active munge slurmd || true")
+            #expect(v2 == "inactive\ninactive")
+            let v3 = try await ssh.sudo("stat -c '%U:%G %a %s' /etc/munge/munge.key")
+            #expect(v3 == "munge:munge 400 1024")
+            let v4 = try await ssh.sudo("test -e /etc/slurm/slurm.conf && echo present || echo absent")
+            #expect(v4 == "absent")
+            let v5 = try await ssh.sudo("cat /etc/default/slurmd")
+            #expect(v5.contains("--conf-server slurm-control"))
+            let v6 = try await ssh.sudo("grep -c ' /mnt/home nfs ' /etc/fstab")
+            #expect(v6 == "1")
+            let v7 = try await ssh.sudo("findmnt /mnt/home >/dev/null && echo mounted || echo not-mounted")
+            #expect(v7 == "not-mounted")
+            let v8 = try await ssh.sudo("test -e /usr/sbin/policy-rc.d && echo left || echo gone")
+            #expect(v8 == "gone")
+        }
+        let phases: [any BuildPhase] = [PreflightPhase(), BaseImagePhase(), ConfigDrivePhase(), BootPhase(), WaitForSSHPhase(),
+                                        ProvisionPhase(), checks]
+        let build = try await Builder.run(target: target, options: testOptions(harness), phases: phases)
+        #expect(build.playSeconds != nil)
+        try harness.expectNothingLeftBehind()
+    }
+}

@@ -1,0 +1,175 @@
+import Ansible
+import ConfigDrive
+import Foundation
+import Testing
+import Yams
+@testable import KVMBuild
+@testable import KVMBuildSupport
+
+@Suite struct InventoryTests {
+    @Test func builderIsAChildOfCompute() {
+        let inventory = Inventory(hostName: "g", port: 2345, user: "kvmbuild", privateKeyPath: "/k", knownHostsPath: "/kh",
+                                  controlPath: "/tmp/c", parentGroups: ["compute"])
+        let text = inventory.render()
+        #expect(text.contains("[builder]\ng ansible_host=127.0.0.1 ansible_port=2345 ansible_user=kvmbuild"))
+        #expect(text.contains("[compute:children]\nbuilder"))
+        #expect(text.contains("StrictHostKeyChecking=yes"))
+        #expect(text.contains("UserKnownHostsFile=/kh"))
+    }
+
+    @Test func plainComputeNodeSkipsBuilder() {
+        var inventory = Inventory(hostName: "g", port: 1, user: "u", privateKeyPath: "/k", knownHostsPath: "/kh",
+                                  controlPath: "/tmp/c", parentGroups: ["compute"])
+        inventory.buildGroup = nil
+        let text = inventory.render()
+        #expect(!text.contains("builder"))
+        #expect(text.contains("[compute]\ng ansible_host"))
+    }
+}
+
+@Suite struct UserDataTests {
+    @Test func carriesUserKeysHostKeyAndMungeKey() throws {
+        let munge = Data((0..<64).map { UInt8($0) })
+        let content = ConfigDriveContent(flavor: .configdrive, instanceID: "i-1", hostname: "h", user: "kvmbuild",
+                                         authorizedKeys: ["ssh-ed25519 AAAA k"], hostKey: .init(privateKey: "PRIV", publicKey: "ssh-ed25519 HOST"),
+                                         mungeKey: munge)
+        let text = try UserData.render(template: "#cloud-config\nssh_pwauth: false\n", content: content)
+        #expect(text.hasPrefix("#cloud-config\n"))
+        let config = try #require(try Yams.load(yaml: text) as? [String: Any])
+        #expect(config["ssh_pwauth"] as? Bool == false)
+        let user = try #require((config["users"] as? [[String: Any]])?.first)
+        #expect(user["name"] as? String == "kvmbuild")
+        #expect(user["ssh_authorized_keys"] as? [String] == ["ssh-ed25519 AAAA k"])
+        #expect((config["ssh_keys"] as? [String: String])?["ed25519_private"] == "PRIV")
+        let files = try #require(config["write_files"] as? [[String: Any]])
+        let key = try #require(files.first { $0["path"] as? String == "/etc/munge/munge.key" })
+        #expect(key["permissions"] as? String == "0400")
+        #expect(Data(base64Encoded: key["content"] as? String ?? "") == munge)
+        #expect(files.contains { ($0["content"] as? String)?.contains("ConfigDrive, NoCloud") == true })
+    }
+
+    @Test func isoHasTheFlavoursLabelAndIsPrivate() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kvmbuild-iso-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        for flavor in ConfigDriveContent.Flavor.allCases {
+            let iso = dir + "/\(flavor.rawValue).iso"
+            let content = ConfigDriveContent(flavor: flavor, instanceID: "i", hostname: "h", user: "u", authorizedKeys: [], hostKey: nil, mungeKey: nil)
+            try await ConfigDriveWriter.write(content, template: "#cloud-config\n", to: iso)
+            let mode = try FileManager.default.attributesOfItem(atPath: iso)[.posixPermissions] as? Int
+            #expect(mode == 0o600)
+            let info = try await ProcessRunner.checked(ProcessSpec("xorriso", ["-indev", iso, "-pvd_info"]))
+            #expect((info.stdout + info.stderr).contains("Volume Id    : \(flavor.volumeLabel)"))
+            let files = try await ProcessRunner.checked(ProcessSpec("xorriso", ["-indev", iso, "-find", "/", "-type", "f"]))
+            let expected = flavor == .configdrive ? "/openstack/latest/user_data" : "/user-data"
+            #expect((files.stdout + files.stderr).contains(expected))
+            #expect(!FileManager.default.fileExists(atPath: iso + ".d"), "staging folder with secrets must be gone")
+        }
+    }
+}
+
+@Suite struct DomainXMLTests {
+    @Test func tcgDomainForwardsSSHOnLoopbackOnly() {
+        let xml = GuestDomain(name: "kvmbuild-compute-1", accelerator: .tcg, memoryMiB: 1536, vcpus: 2, disk: "/b/disk.qcow2",
+                              configDrive: "/b/cd.iso", consoleLog: "/b/console.log", sshPort: 2400,
+                              metadata: .init(id: "1", target: "compute", pid: 1, folder: "/b")).xml()
+        #expect(xml.contains("<domain type='qemu'"))
+        #expect(xml.contains("hostfwd=tcp:127.0.0.1:2400-:22"))
+        #expect(xml.contains("<log file='/b/console.log'"))
+        #expect(xml.contains(GuestDomain.metadataNamespace))
+        #expect(!xml.contains("host-passthrough"))
+    }
+
+    @Test func kvmDomainUsesHostCPU() {
+        let xml = GuestDomain(name: "n", accelerator: .kvm, memoryMiB: 1, vcpus: 1, disk: "d", configDrive: "c", consoleLog: "l", sshPort: 1,
+                              metadata: .init(id: "1", target: "t", pid: 1, folder: "f")).xml()
+        #expect(xml.contains("<domain type='kvm'"))
+        #expect(xml.contains("host-passthrough"))
+    }
+}
+
+@Suite struct PortReservationTests {
+    @Test func concurrentReservationsNeverShareAPort() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kvmbuild-ports-\(UUID().uuidString)").path
+        let range = 24_100...24_103
+        let held = try (0..<4).map { _ in try PortReservation.reserve(lockDirectory: dir, range: range) }
+        #expect(Set(held.map(\.port)).count == 4)
+        #expect(throws: KVMBuildError.self) { try PortReservation.reserve(lockDirectory: dir, range: range) }
+        held[0].release()
+        #expect(try PortReservation.reserve(lockDirectory: dir, range: range).port == held[0].port)
+    }
+
+    @Test func portInUseIsSkipped() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kvmbuild-ports-\(UUID().uuidString)").path
+        // Take 24110 with a listening socket; the reservation must pick 24111.
+        let sock = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(sock) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(24_110).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(sock, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        try #require(bound == 0)
+        listen(sock, 1)
+        #expect(try PortReservation.reserve(lockDirectory: dir, range: 24_110...24_111).port == 24_111)
+    }
+}
+
+@Suite struct ImageCacheTests {
+    func tempDir() throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kvmbuild-cache-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    @Test func wrongChecksumLeavesNothingInTheCache() async throws {
+        let dir = try tempDir()
+        let source = dir + "/base.img"
+        try Data(repeating: 7, count: 3 << 20).write(to: URL(fileURLWithPath: source))
+        let wrong = String(repeating: "0", count: 64)
+        await #expect {
+            try await ImageCache(cacheDirectory: dir + "/cache").fetch(source: source, checksum: "sha256:\(wrong)", console: Console())
+        } throws: { error in
+            let e = error as? KVMBuildError
+            return e?.code == .checksumMismatch && e?.message.contains(wrong) == true
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/cache/images").isEmpty)
+    }
+
+    @Test func verifiedImageIsStoredUnderItsHashOnce() async throws {
+        let dir = try tempDir()
+        let source = dir + "/base.img"
+        try Data(repeating: 9, count: 5 << 20).write(to: URL(fileURLWithPath: source))
+        let sha = try Hashing.sha256(ofFile: source)
+        let cache = ImageCache(cacheDirectory: dir + "/cache")
+        let first = try await cache.fetch(source: "file://" + source, checksum: "sha256:\(sha)", console: Console())
+        #expect(first.path == dir + "/cache/images/" + sha)
+        try FileManager.default.removeItem(atPath: source)
+        // Cached: the source is no longer needed.
+        let second = try await cache.fetch(source: source, checksum: "sha256:\(sha)", console: Console())
+        #expect(second.path == first.path)
+    }
+}
+
+@Suite struct ProcessRunnerTests {
+    @Test func cancellationKillsTheChild() async throws {
+        let marker = FileManager.default.temporaryDirectory.appendingPathComponent("kvmbuild-proc-\(UUID().uuidString)").path
+        let task = Task { try await ProcessRunner.run(ProcessSpec("/bin/sh", ["-c", "echo $$ > \(marker); exec sleep 300"])) }
+        var pid: Int32?
+        for _ in 0..<100 where pid == nil {
+            try await Task.sleep(nanoseconds: 50_000_000)
+            pid = (try? String(contentsOfFile: marker, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        }
+        let child = try #require(pid)
+        let cancelled = Date()
+        task.cancel()
+        await #expect(throws: CancellationError.self) { try await task.value }
+        #expect(kill(child, 0) != 0, "the child must be gone once the call returns")
+        #expect(Date().timeIntervalSince(cancelled) < ProcessRunner.terminationGrace, "SIGTERM, not the SIGKILL fallback, must end it")
+    }
+
+    @Test func missingToolNamesTheFix() async {
+        await #expect {
+            try await ProcessRunner.run(ProcessSpec("kvmbuild-no-such-tool"))
+        } throws: { ($0 as? KVMBuildError)?.fix?.contains("setup-host") == true }
+    }
+}

@@ -1,0 +1,90 @@
+import Foundation
+import Testing
+@testable import KVMBuild
+import KVMBuildSupport
+
+@Suite struct TargetsFileTests {
+    func write(_ yaml: String) throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kvmbuild-targets-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let path = dir.appendingPathComponent("kvmbuild.yml").path
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func defaultsFillTargetsAndPathsResolve() throws {
+        let path = try write("""
+        defaults:
+          base_image: { source: images/base.qcow2, checksum: "sha256:\(String(repeating: "a", count: 64))" }
+          memory_mib: 2048
+        targets:
+          compute:
+            playbook: ansible/site.yml
+            munge_key: keys/munge.key
+            extra_vars: { slurm_conf_server: ctl }
+        """)
+        let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        let target = try TargetsFile.load(path: path).target("compute")
+        #expect(target.baseImage.source == dir + "/images/base.qcow2")
+        #expect(target.playbook == dir + "/ansible/site.yml")
+        #expect(target.mungeKey == dir + "/keys/munge.key")
+        #expect(target.memoryMiB == 2048)
+        #expect(target.groups == ["compute"])
+        #expect(target.sshUser == "kvmbuild")
+        #expect(target.extraVars["slurm_conf_server"] == "ctl")
+    }
+
+    @Test func unknownTargetNamesTheKnownOnes() throws {
+        let path = try write("targets:\n  compute: { playbook: a.yml, base_image: { source: x, checksum: 'sha256:00' } }\n")
+        #expect {
+            try TargetsFile.load(path: path).target("login")
+        } throws: { ($0 as? KVMBuildError)?.fix?.contains("compute") == true }
+    }
+
+    @Test func missingBaseImageIsReported() throws {
+        let path = try write("targets:\n  compute: { playbook: a.yml }\n")
+        #expect(throws: KVMBuildError.self) { try TargetsFile.load(path: path) }
+    }
+
+    @Test func repositoryFileDefinesCompute() throws {
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let target = try TargetsFile.load(path: repo.path + "/kvmbuild.yml").target("compute")
+        #expect(target.verify.enabledUnits == ["munge", "slurmd"])
+        #expect(target.playbook.hasSuffix("/ansible/site.yml"))
+    }
+
+    @Test func variablesExpandWithDefaults() {
+        setenv("KVMBUILD_TEST_VAR", "/opt/x", 1)
+        #expect(PathExpansion.expandVariables("${KVMBUILD_TEST_VAR}/a") == "/opt/x/a")
+        #expect(PathExpansion.expandVariables("${KVMBUILD_UNSET_VAR:-~/c}/b") == "~/c/b")
+        #expect(PathExpansion.expandVariables("$KVMBUILD_TEST_VAR") == "/opt/x")
+    }
+}
+
+@Suite struct ChecksumTests {
+    @Test func forms() throws {
+        let hex = String(repeating: "ab", count: 32)
+        #expect(try Checksum.parse("sha256:\(hex.uppercased())") == hex)
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("sum-\(UUID().uuidString)").path
+        try "\(hex)  image.qcow2\n".write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(try Checksum.parse("file:\(file)") == hex)
+        #expect(throws: KVMBuildError.self) { try Checksum.parse("sha256:1234") }
+        #expect(throws: KVMBuildError.self) { try Checksum.parse("md5:\(hex)") }
+    }
+}
+
+@Suite struct OutputNameTests {
+    @Test func patternExpands() {
+        let date = Date(timeIntervalSince1970: 1_795_000_000)  // 2026-11-18 11:06:40 UTC
+        #expect(BuildFolder.name(pattern: "{target}-{yymmdd}-{hhmm}-{gitsha}", target: "compute", id: "x", gitSHA: "abc1234", date: date)
+                == "compute-261118-1106-abc1234")
+    }
+
+    @Test func sameNameTwiceGetsASuffix() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kvmbuild-names-\(UUID().uuidString)").path
+        let first = try BuildFolder.create(in: dir, name: "compute-1")
+        let second = try BuildFolder.create(in: dir, name: "compute-1")
+        #expect(first.name == "compute-1")
+        #expect(second.name == "compute-1-2")
+    }
+}
