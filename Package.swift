@@ -11,6 +11,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
     ],
     targets: [
         // The executable only forwards to the commands library, so every verb is testable.
@@ -18,7 +20,7 @@ let package = Package(
         .target(
             name: "KVMBuildCommands",
             dependencies: [
-                "KVMBuild", "KVMBuildSupport",
+                "KVMBuild", "KVMBuildSupport", "Glance",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // The domain: host facts, targets, the build pipeline and its phases.
@@ -31,6 +33,15 @@ let package = Package(
             dependencies: ["CShims", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "ConfigDrive", dependencies: ["KVMBuildSupport", "Yams"]),
         .target(name: "Ansible", dependencies: ["KVMBuildSupport"]),
+        // clouds.yaml / OS_* auth, Keystone v3 tokens and catalog, Glance v2 streamed upload.
+        .target(
+            name: "Glance",
+            dependencies: [
+                "KVMBuildSupport", "Yams",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
         // Thin, safe wrappers: the only modules that touch C pointers.
         .target(name: "Libvirt", dependencies: ["CLibvirt"]),
         .target(name: "Guestfs", dependencies: ["CGuestfs"]),
@@ -42,7 +53,7 @@ let package = Package(
         .target(name: "CShims"),
         .testTarget(
             name: "KVMBuildTests",
-            dependencies: ["KVMBuild", "KVMBuildSupport", "KVMBuildCommands", "ConfigDrive", "Ansible", "Libvirt", "Guestfs"],
+            dependencies: ["KVMBuild", "KVMBuildSupport", "KVMBuildCommands", "ConfigDrive", "Ansible", "Libvirt", "Guestfs", "Glance"],
             resources: [.copy("Fixtures")]),
     ]
 )
