@@ -41,7 +41,7 @@ struct HTTP: Sendable {
             throw KVMBuildError(.io, "\(request.method) \(Self.redact(request.url)) failed: \(error)", fix: "check that the endpoint is reachable")
         }
         let body = try await response.body.collect(upTo: 16 << 20)
-        return Response(status: Int(response.status.code), headers: response.headers, body: Data(buffer: body))
+        return Response(status: Int(response.status.code), headers: response.headers, body: Data(body.readableBytesView))
     }
 
     /// The part of a URL safe to print.

@@ -99,7 +99,9 @@ public struct ImageUploader: Sendable {
     private func send(_ request: UploadRequest, into image: GlanceImage, size: Int64, glance: GlanceClient) async throws -> GlanceImage {
         let start = Date()
         let bar = console.stderrIsTTY ? ProgressLine(total: size, console: console) : nil
-        let local = try await glance.upload(image.id, file: request.file, size: size, progress: bar.map { bar in { bar.update($0) } })
+        var progress: (@Sendable (Int64) -> Void)?
+        if let bar { progress = { bar.update($0) } }
+        let local = try await glance.upload(image.id, file: request.file, size: size, progress: progress)
         bar?.finish()
         let seconds = Date().timeIntervalSince(start)
         console.info(String(format: "uploaded %lld MiB in %.1f s (%.0f MiB/s)", size >> 20, seconds, Double(size >> 20) / max(seconds, 0.001)))

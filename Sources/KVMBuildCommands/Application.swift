@@ -17,6 +17,7 @@ public struct Application: AsyncParsableCommand {
             ConsoleCommand.self,
             ListCommand.self,
             CleanCommand.self,
+            UploadCommand.self,
         ])
 
     public init() {}

@@ -34,14 +34,18 @@ enum BuildReporter {
     }
 
     @discardableResult
-    static func runBuild(targetName: String, arguments: BuildArguments, host: HostOptions, output: OutputOptions) async throws -> Builder.Result {
+    static func runBuild(targetName: String, arguments: BuildArguments, host: HostOptions, output: OutputOptions,
+                         quiet: Bool = false) async throws -> Builder.Result {
         let (target, options) = try arguments.resolve(targetName: targetName, host: host)
         let result = try await Builder.build(target: target, options: options)
         let summary = Summary(name: result.paths.name, image: result.export.path, sha256: result.export.sha256,
                               sizeBytes: result.export.sizeBytes, manifest: result.paths.manifest,
                               accelerator: result.manifest.accelerator,
                               seconds: result.manifest.phases.reduce(0) { $0 + $1.seconds })
-        if output.json {
+        if quiet {
+            // A later step (upload) prints the result scripts read.
+            Console.shared.info("image: \(result.export.path)")
+        } else if output.json {
             try JSON.print(summary)
         } else {
             Console.shared.result(result.export.path)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Glance
 import KVMBuild
 import KVMBuildSupport
 
@@ -12,8 +13,20 @@ struct ComputeCommand: AsyncParsableCommand {
     @OptionGroup var host: HostOptions
     @OptionGroup var build: BuildArguments
 
+    @Flag(help: "Upload the image to Glance after a successful build.")
+    var upload = false
+
+    @Option(name: .customLong("image-name"), help: "Glance image name with --upload (default: the build's name).")
+    var imageName: String?
+
+    @OptionGroup var uploadOptions: UploadOptions
+
     func run() async throws {
         output.apply()
-        try await BuildReporter.runBuild(targetName: "compute", arguments: build, host: host, output: output)
+        let result = try await BuildReporter.runBuild(targetName: "compute", arguments: build, host: host, output: output, quiet: upload)
+        guard upload else { return }
+        let request = try uploadOptions.request(file: result.export.path, name: imageName ?? result.manifest.name, manifest: result.manifest)
+        let uploaded = try await uploadOptions.upload(request, output: output)
+        try UploadOptions.report(uploaded, json: output.json)
     }
 }

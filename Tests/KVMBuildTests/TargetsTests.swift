@@ -76,7 +76,7 @@ import KVMBuildSupport
 @Suite struct OutputNameTests {
     @Test func patternExpands() {
         let date = Date(timeIntervalSince1970: 1_795_000_000)  // 2026-11-18 11:06:40 UTC
-        #expect(BuildFolder.name(pattern: "{target}-{yymmdd}-{hhmm}-{gitsha}", target: "compute", id: "x", gitSHA: "abc1234", date: date)
+        #expect(BuildFolder.name(pattern: "{target}-{yymmdd}-{hhmm}-{gitsha}", target: "compute", id: "x", gitSha: "abc1234", date: date)
                 == "compute-261118-1106-abc1234")
     }
 
@@ -86,5 +86,27 @@ import KVMBuildSupport
         let second = try BuildFolder.create(in: dir, name: "compute-1")
         #expect(first.name == "compute-1")
         #expect(second.name == "compute-1-2")
+    }
+}
+
+@Suite struct ManifestTests {
+    @Test func roundTripsThroughItsJSON() throws {
+        let manifest = Manifest(
+            name: "compute-1", target: "compute", buildId: "abc", created: Date(timeIntervalSince1970: 1_795_000_000), gitSha: "1234567",
+            accelerator: "tcg", image: ExportedImage(path: "/b/i.qcow2", sha256: "ff", sizeBytes: 10, virtualSizeBytes: 20),
+            inputs: .init(baseImageSource: "/base", baseImageSha256: "aa", playbook: "/p", playbookTreeSha256: "bb", groups: ["compute"],
+                          extraVars: ["a": "b"], varFiles: [], mungeKeyProvided: true, seed: "configdrive"),
+            phases: [PhaseTiming(phase: "boot", seconds: 1.5)], ansiblePlaySeconds: 3, sealed: ["/x"],
+            verified: [ImageVerifier.Check(name: "c", passed: true, detail: "d")],
+            glance: .init(properties: ["os_distro": "debian"], minDiskGib: 2, minRamMib: 1024, visibility: nil, tags: ["t"]))
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("manifest-\(UUID().uuidString).json").path
+        try manifest.write(to: path)
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(text.contains("\"git_sha\" : \"1234567\""))
+        let loaded = try Manifest.load(path)
+        #expect(loaded.gitSha == "1234567")
+        #expect(loaded.inputs.baseImageSha256 == "aa")
+        #expect(loaded.glance.minDiskGib == 2)
+        #expect(loaded.created == manifest.created)
     }
 }

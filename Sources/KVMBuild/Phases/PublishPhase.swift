@@ -10,11 +10,11 @@ struct PublishPhase: BuildPhase {
         guard let export = build.export, let base = build.base else { throw KVMBuildError(.internalError, "publish needs an export") }
         let playbookDir = URL(fileURLWithPath: build.target.playbook).deletingLastPathComponent().path
         let manifest = Manifest(
-            name: build.paths.name, target: build.target.name, buildID: build.id, created: build.started,
-            gitSHA: await BuildFolder.gitSHA(in: build.options.projectDirectory), accelerator: build.accelerator.rawValue,
+            name: build.paths.name, target: build.target.name, buildId: build.id, created: build.started,
+            gitSha: await BuildFolder.gitSha(in: build.options.projectDirectory), accelerator: build.accelerator.rawValue,
             image: export,
-            inputs: .init(baseImageSource: base.source, baseImageSHA256: base.sha256, playbook: build.target.playbook,
-                          playbookTreeSHA256: try TreeHash.sha256(directory: playbookDir), groups: build.target.groups,
+            inputs: .init(baseImageSource: base.source, baseImageSha256: base.sha256, playbook: build.target.playbook,
+                          playbookTreeSha256: try TreeHash.sha256(directory: playbookDir), groups: build.target.groups,
                           extraVars: build.target.extraVars, varFiles: build.target.varFiles,
                           mungeKeyProvided: build.target.mungeKey != nil, seed: build.options.seed.rawValue),
             phases: build.timings, ansiblePlaySeconds: build.playSeconds, sealed: build.sealedItems,

@@ -4,7 +4,7 @@ import KVMBuildSupport
 /// Creates and tidies `build/<name>/` folders.
 enum BuildFolder {
     /// Expands the target's output name pattern: {target} {yymmdd} {hhmm} {gitsha} {id}.
-    static func name(pattern: String, target: String, id: String, gitSHA: String, date: Date = Date()) -> String {
+    static func name(pattern: String, target: String, id: String, gitSha: String, date: Date = Date()) -> String {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")
@@ -13,7 +13,7 @@ enum BuildFolder {
             .replacingOccurrences(of: "{target}", with: target)
             .replacingOccurrences(of: "{yymmdd}", with: format("yyMMdd"))
             .replacingOccurrences(of: "{hhmm}", with: format("HHmm"))
-            .replacingOccurrences(of: "{gitsha}", with: gitSHA)
+            .replacingOccurrences(of: "{gitsha}", with: gitSha)
             .replacingOccurrences(of: "{id}", with: id)
     }
 
@@ -43,7 +43,7 @@ enum BuildFolder {
         if logs.isEmpty { try? fm.removeItem(atPath: paths.root) }
     }
 
-    static func gitSHA(in directory: String) async -> String {
+    static func gitSha(in directory: String) async -> String {
         let result = try? await ProcessRunner.run(ProcessSpec("git", ["-C", directory, "rev-parse", "--short=7", "HEAD"]))
         guard let result, result.succeeded else { return "nogit" }
         return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -29,8 +29,8 @@ public enum Builder {
         }
 
         let id = String(UUID().uuidString.prefix(8)).lowercased()
-        let sha = await BuildFolder.gitSHA(in: options.projectDirectory)
-        let name = BuildFolder.name(pattern: target.outputName, target: target.name, id: id, gitSHA: sha)
+        let sha = await BuildFolder.gitSha(in: options.projectDirectory)
+        let name = BuildFolder.name(pattern: target.outputName, target: target.name, id: id, gitSha: sha)
         let paths = try BuildFolder.create(in: options.buildDirectory, name: name)
         let build = BuildContext(target: target, options: options, id: id, paths: paths, console: console)
         build.saveState()

@@ -4,9 +4,9 @@ import Foundation
 public struct Manifest: Sendable, Codable {
     public struct Inputs: Sendable, Codable {
         public let baseImageSource: String
-        public let baseImageSHA256: String
+        public let baseImageSha256: String
         public let playbook: String
-        public let playbookTreeSHA256: String
+        public let playbookTreeSha256: String
         public let groups: [String]
         public let extraVars: [String: String]
         public let varFiles: [String]
@@ -16,9 +16,9 @@ public struct Manifest: Sendable, Codable {
 
     public let name: String
     public let target: String
-    public let buildID: String
+    public let buildId: String
     public let created: Date
-    public let gitSHA: String
+    public let gitSha: String
     public let accelerator: String
     public let image: ExportedImage
     public let inputs: Inputs

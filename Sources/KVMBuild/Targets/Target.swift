@@ -25,8 +25,8 @@ public struct Target: Sendable, Codable, Equatable {
 
     public struct GlanceSettings: Sendable, Codable, Equatable {
         public var properties: [String: String] = [:]
-        public var minDiskGiB: Int?
-        public var minRamMiB: Int?
+        public var minDiskGib: Int?
+        public var minRamMib: Int?
         public var visibility: String?
         public var tags: [String] = []
     }

@@ -108,7 +108,7 @@ struct RawTarget: Decodable {
             mungeKey: (munge_key ?? d?.munge_key).map { PathExpansion.resolve($0, base: base) },
             outputName: output_name ?? d?.output_name ?? "{target}-{yymmdd}-{hhmm}-{gitsha}",
             verify: .init(enabledUnits: v?.enabled_units ?? [], absent: v?.absent ?? [], files: v?.files ?? []),
-            glance: .init(properties: g?.properties ?? [:], minDiskGiB: g?.min_disk, minRamMiB: g?.min_ram,
+            glance: .init(properties: g?.properties ?? [:], minDiskGib: g?.min_disk, minRamMib: g?.min_ram,
                           visibility: g?.visibility, tags: g?.tags ?? []))
     }
 }
