@@ -80,8 +80,14 @@ public struct GlanceClient: Sendable {
         // Lets stores that care (RBD, S3) size the target up front.
         request.headers.add(name: "x-openstack-image-size", value: String(size))
         request.body = .stream(body, length: .known(size))
-        _ = try await http.execute(request, timeout: .hours(6))
-            .require([204], "uploading \(file)", fix: "check free space on the Glance store and retry")
+        let response: HTTP.Response
+        do {
+            response = try await http.execute(request, timeout: .hours(6))
+        } catch let error as KVMBuildError {
+            throw KVMBuildError(.io, "uploading \(file) was cut off after \(body.state.bytesSent >> 20) MiB (\(error.message))",
+                                fix: "retry the upload; kvmbuild deletes the unfinished image")
+        }
+        _ = try response.require([204], "uploading \(file)", fix: "check free space on the Glance store and retry")
         guard let hashes = body.state.finish(expectedBytes: size) else {
             throw KVMBuildError(.io, "the file changed size while it was uploaded", fix: "do not modify the image during upload")
         }

@@ -22,6 +22,8 @@ struct HashingFileBody: AsyncSequence, Sendable {
         private var sha512 = SHA512()
         private var bytes: Int64 = 0
 
+        var bytesSent: Int64 { lock.withLock { bytes } }
+
         func update(_ data: Data) -> Int64 {
             lock.withLock {
                 md5.update(data: data)
