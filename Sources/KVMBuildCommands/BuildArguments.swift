@@ -57,12 +57,17 @@ struct BuildArguments: ParsableArguments {
     @Flag(help: .hidden)
     var testingOmitBuildKey = false
 
+    /// kvmbuild.yml as named by --file, relative to the working directory.
+    func loadTargets() throws -> TargetsFile {
+        try TargetsFile.load(path: PathExpansion.resolve(targetsFile, base: Self.workingDirectory))
+    }
+
+    static var workingDirectory: URL { URL(fileURLWithPath: FileManager.default.currentDirectoryPath + "/") }
+
     func resolve(targetName: String, host: HostOptions) throws -> (Target, BuildOptions) {
-        let cwd = FileManager.default.currentDirectoryPath
-        let filePath = PathExpansion.resolve(targetsFile, base: URL(fileURLWithPath: cwd + "/"))
-        let file = try TargetsFile.load(path: filePath)
+        let file = try loadTargets()
         var target = try file.target(targetName)
-        let here = URL(fileURLWithPath: cwd + "/")
+        let here = Self.workingDirectory
         if let mungeKey { target.mungeKey = PathExpansion.resolve(mungeKey, base: here) }
         if let diskSize { target.diskSizeGiB = diskSize }
         if let memory { target.memoryMiB = memory }
@@ -75,7 +80,7 @@ struct BuildArguments: ParsableArguments {
         }
 
         var options = BuildOptions(buildDirectory: host.resolvedBuildDir, cacheDirectory: host.resolvedCacheDir,
-                                   projectDirectory: URL(fileURLWithPath: filePath).deletingLastPathComponent().path)
+                                   projectDirectory: URL(fileURLWithPath: file.path).deletingLastPathComponent().path)
         options.libvirtURI = host.libvirtURI
         options.accelerator = AcceleratorRequest(rawValue: accel.rawValue)!
         options.ignorePreflight = ignorePreflight

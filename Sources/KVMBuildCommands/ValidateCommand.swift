@@ -17,9 +17,7 @@ struct ValidateCommand: AsyncParsableCommand {
 
     func run() async throws {
         output.apply()
-        let (_, probe) = try build.resolve(targetName: target ?? "compute", host: host)
-        let file = try TargetsFile.load(path: probe.projectDirectory + "/" + build.targetsFile.split(separator: "/").last.map(String.init)!)
-        let names = target.map { [$0] } ?? file.targets.keys.sorted()
+        let names = try target.map { [$0] } ?? build.loadTargets().targets.keys.sorted()
         var outcomes: [Outcome] = []
         for name in names {
             let (resolved, options) = try build.resolve(targetName: name, host: host)

@@ -49,7 +49,9 @@ public enum ProcessRunner {
         let done = DispatchSemaphore(value: 0)
         Thread.detachNewThread {
             let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
-            while let chunk = try? handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+            // availableData returns what the pipe holds now; read(upToCount:) would wait for a
+            // full chunk and turn live output into output at exit.
+            while case let chunk = handle.availableData, !chunk.isEmpty {
                 if failure.error == nil {
                     do { try onChunk(chunk) } catch { failure.error = error; child.terminate() }
                 }

@@ -173,3 +173,49 @@ import Yams
         } throws: { ($0 as? KVMBuildError)?.fix?.contains("setup-host") == true }
     }
 }
+
+@Suite struct PlaybookSyntaxTests {
+    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    @Test func computePlaybookPassesSyntaxCheck() async throws {
+        try await PlaybookRun(playbook: Self.repo + "/ansible/site.yml", inventories: [], limit: nil, logPath: "/dev/null").syntaxCheck()
+    }
+
+    @Test func brokenPlaybookIsReportedWithTheFix() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("broken-\(UUID().uuidString).yml").path
+        try "- hosts: all\n  tasks:\n    - name: x\n      no.such.module: {}\n".write(toFile: path, atomically: true, encoding: .utf8)
+        await #expect {
+            try await PlaybookRun(playbook: path, inventories: [], limit: nil, logPath: "/dev/null").syntaxCheck()
+        } throws: { ($0 as? KVMBuildError)?.message.contains("does not parse") == true }
+    }
+}
+
+@Suite struct StreamingTests {
+    @Test func linesArriveWhileTheChildStillRuns() async throws {
+        let seen = LineLog()
+        let start = Date()
+        let code = try await ProcessRunner.stream(ProcessSpec("/bin/sh", ["-c", "echo first; sleep 3; echo second"])) { line in
+            seen.add(line, at: Date().timeIntervalSince(start))
+        }
+        #expect(code == 0)
+        let lines = seen.lines
+        #expect(lines.map(\.0) == ["first", "second"])
+        // "first" must not wait for the child to exit (the second line comes 3 s later).
+        #expect(lines[0].1 + 2 < lines[1].1)
+    }
+}
+
+final class LineLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: [(String, TimeInterval)] = []
+    func add(_ line: String, at time: TimeInterval) { lock.withLock { stored.append((line, time)) } }
+    var lines: [(String, TimeInterval)] { lock.withLock { stored } }
+}
+
+@Suite struct ShellQuoteTests {
+    @Test func roundTripsThroughAShell() async throws {
+        let text = "it's \"a\" $HOME `x` ; echo y"
+        let result = try await ProcessRunner.run(ProcessSpec("/bin/sh", ["-c", "printf %s " + SSHClient.shellQuote(text)]))
+        #expect(result.stdout == text)
+    }
+}

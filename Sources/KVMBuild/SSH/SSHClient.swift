@@ -26,6 +26,8 @@ public struct SSHClient: Sendable {
     /// The line a developer pastes to get into the guest.
     public var commandLine: String { (["ssh"] + options + ["\(user)@127.0.0.1"]).joined(separator: " ") }
 
+    /// ssh joins `command` with spaces into one line for the guest's shell: quote arguments
+    /// that hold spaces or shell syntax with `shellQuote`.
     public func spec(_ command: [String], batch: Bool = true, connectTimeout: Int = 10) -> ProcessSpec {
         var args = options
         if batch { args += ["-o", "BatchMode=yes", "-o", "ConnectTimeout=\(connectTimeout)"] }
@@ -35,6 +37,11 @@ public struct SSHClient: Sendable {
     /// Runs a command in the guest; gives up (and kills ssh) after `timeout` seconds.
     public func run(_ command: [String], timeout: TimeInterval) async throws -> ProcessResult {
         try await withTimeout(timeout) { try await ProcessRunner.run(spec(command)) }
+    }
+
+    /// One argument as the guest's shell reads it back: 'it'\''s'.
+    public static func shellQuote(_ text: String) -> String {
+        "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 
     /// The line for known_hosts that pins the guest's host key on this forwarded port.

@@ -5,6 +5,7 @@ import Testing
 import KVMBuildSupport
 
 /// The user's path: check, compute, verify — then the exported image boots as a new machine.
+extension IntegrationTests {
 @Suite(.serialized) struct EndToEndTests {
     @Test func computeImageFromCheckToFreshBoot() async throws {
         let harness = try Harness()
@@ -60,4 +61,5 @@ import KVMBuildSupport
                                   phases: [PreflightPhase(), BaseImagePhase(), ConfigDrivePhase(), BootPhase(), WaitForSSHPhase(), instance])
         try harness.expectNothingLeftBehind()
     }
+}
 }

@@ -2,9 +2,11 @@ import Foundation
 import Testing
 @testable import KVMBuild
 import KVMBuildSupport
+import Libvirt
 
 /// Every way a build can fail must end in one error line naming a fix, a non-zero exit, and
 /// nothing left behind. These boot real guests (TCG here), one at a time.
+extension IntegrationTests {
 @Suite(.serialized) struct FailurePathTests {
     @Test func wrongBaseChecksumFailsBeforeAnythingBoots() async throws {
         let wrong = String(repeating: "0", count: 64)
@@ -112,4 +114,42 @@ import KVMBuildSupport
         #expect(harness.states().allSatisfy { $0.state.status == .interrupted })
         try harness.expectNothingLeftBehind()
     }
+
+    /// SIGKILL leaves leftovers: `list` shows the dead build, `clean` removes its leftovers and
+    /// nothing of a healthy build running at the same time.
+    @Test func killedBuildIsListedAndCleanedWithoutTouchingAHealthyOne() async throws {
+        let harness = try Harness(targets: Harness.targets("slow", playbook: "ansible/site.yml"))
+        defer { harness.remove() }
+        let victim = try harness.start(["build", "slow"])
+        let healthy = try harness.start(["build", "slow"])
+        defer { [victim, healthy].filter(\.isRunning).forEach { kill($0.processIdentifier, SIGKILL) } }
+        try await harness.waitFor("both guests to boot", timeout: 300) {
+            harness.states().count == 2 && harness.states().allSatisfy { $0.state.sshPort != nil }
+        }
+        kill(victim.processIdentifier, SIGKILL)
+        victim.waitUntilExit()
+        let dead = try #require(harness.states().first { $0.state.pid == victim.processIdentifier })
+        let alive = try #require(harness.states().first { $0.state.pid == healthy.processIdentifier })
+        let connection = try Connection(uri: "qemu:///system")
+        #expect(try connection.domain(named: dead.state.domain) != nil, "SIGKILL gives no chance to clean up")
+
+        let list = try await harness.run(["list"])
+        let deadLine = list.stdout.split(separator: "\n").first { $0.hasPrefix(URL(fileURLWithPath: dead.folder).lastPathComponent) }
+        #expect(deadLine?.contains("DEAD") == true, "\(list.stdout)")
+
+        let clean = try await harness.run(["clean"])
+        #expect(clean.exitCode == 0, "\(clean.stderr)")
+        #expect(try connection.domain(named: dead.state.domain) == nil)
+        #expect(!FileManager.default.fileExists(atPath: dead.folder + "/disk.qcow2"))
+        #expect(!FileManager.default.fileExists(atPath: dead.folder + "/ssh"))
+        #expect(try connection.domain(named: alive.state.domain) != nil, "the healthy build's guest must survive")
+        #expect(FileManager.default.fileExists(atPath: alive.folder + "/disk.qcow2"))
+        #expect(healthy.isRunning)
+
+        kill(healthy.processIdentifier, SIGTERM)
+        healthy.waitUntilExit()
+        #expect(healthy.terminationStatus == 130)
+        try harness.expectNothingLeftBehind()
+    }
+}
 }

@@ -17,9 +17,9 @@ struct GuestCheckPhase: BuildPhase {
 }
 
 extension SSHClient {
-    /// stdout of a command run with sudo in the guest, trimmed.
+    /// stdout of a shell command run with sudo in the guest, trimmed.
     func sudo(_ command: String) async throws -> String {
-        try await run(["sudo", "sh", "-c", command], timeout: 120).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try await run(["sudo", "sh", "-c", SSHClient.shellQuote(command)], timeout: 120).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
 

@@ -4,6 +4,10 @@ import Testing
 import KVMBuildSupport
 import Libvirt
 
+/// Every suite that boots guests or talks to Glance, nested here so that none of them ever runs
+/// at the same time as another: two TCG guests on a 2-core host would starve each other.
+@Suite(.serialized) enum IntegrationTests {}
+
 /// Runs the real kvmbuild binary the way a user or CI script does, in a throw-away project
 /// folder (its own kvmbuild.yml and build/), and checks what a build left behind.
 struct Harness {

@@ -4,6 +4,7 @@ import Testing
 import KVMBuildSupport
 
 /// The compute play on a live guest in `builder`: installed and enabled, nothing started.
+extension IntegrationTests {
 @Suite(.serialized) struct PlaybookTests {
     @Test func builderGetsServicesEnabledButNotStarted() async throws {
         let harness = try Harness()
@@ -33,4 +34,5 @@ import KVMBuildSupport
         #expect(build.playSeconds != nil)
         try harness.expectNothingLeftBehind()
     }
+}
 }

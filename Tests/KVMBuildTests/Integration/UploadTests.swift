@@ -5,6 +5,7 @@ import KVMBuildSupport
 
 /// `kvmbuild upload` against the real Keystone + Glance that scripts/openstack-local.sh runs on
 /// 127.0.0.1 (scripts/test.sh starts it). Glance's view is read with the openstack CLI, not ours.
+extension IntegrationTests {
 @Suite(.serialized) struct UploadTests {
     static let clouds = (ProcessInfo.processInfo.environment["KVMBUILD_OPENSTACK_DIR"] ?? "/var/lib/kvmbuild-openstack") + "/clouds.yaml"
 
@@ -176,4 +177,5 @@ import KVMBuildSupport
         #expect(process.terminationStatus == 130, "\(stderr)")
         #expect(try await imageIDs(named: name).isEmpty, "\(stderr)")
     }
+}
 }
