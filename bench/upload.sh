@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 mib="${1:-1100}"
 export OS_CLIENT_CONFIG_FILE
 OS_CLIENT_CONFIG_FILE=$(bash scripts/openstack-local.sh start)
-bash scripts/swift.sh build >/dev/null
-kvmbuild="$PWD/.build/debug/kvmbuild"
+if [ -z "${KVMBUILD_BIN:-}" ]; then bash scripts/swift.sh build >/dev/null; fi
+kvmbuild="${KVMBUILD_BIN:-$PWD/.build/debug/kvmbuild}"
 work=$(mktemp -d /tmp/kvmbuild-upbench.XXXXXX)
 ids=()
 cleanup() {

@@ -39,15 +39,6 @@ public final class PortReservation: @unchecked Sendable {
 
     /// True when nothing listens on 127.0.0.1:port (qemu binds it right after).
     static func isFree(_ port: Int) -> Bool {
-        let sock = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard sock >= 0 else { return false }
-        defer { close(sock) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(sock, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
+        Loopback.withSocket(port: port) { sock, addr, length in bind(sock, addr, length) == 0 } ?? false
     }
 }
