@@ -114,6 +114,34 @@ import Yams
     }
 }
 
+extension PortReservationTests {
+    /// A guest that is gone leaves its forwarded connections in TIME_WAIT (the server side closed
+    /// first); its port must count as free again.
+    @Test func portOfAGoneListenerIsFreeDespiteTimeWait() throws {
+        let port = 24_120
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var one: Int32 = 1
+        setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let size = socklen_t(MemoryLayout<sockaddr_in>.size)
+        try #require(withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, size) } } == 0)
+        listen(listener, 1)
+        let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(client, $0, size) } } == 0)
+        let accepted = accept(listener, nil, nil)
+        try #require(accepted >= 0)
+        #expect(!PortReservation.isFree(port), "a live listener holds the port")
+        close(accepted)  // server closes first: TIME_WAIT on the listening port
+        close(listener)
+        usleep(100_000)
+        close(client)
+        #expect(PortReservation.isFree(port))
+    }
+}
+
 @Suite struct ImageCacheTests {
     func tempDir() throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kvmbuild-cache-\(UUID().uuidString)").path

@@ -38,7 +38,13 @@ public final class PortReservation: @unchecked Sendable {
     }
 
     /// True when nothing listens on 127.0.0.1:port (qemu binds it right after).
+    /// SO_REUSEADDR makes this ask "does anything listen?": connections of a guest that is gone
+    /// linger in TIME_WAIT and would fail a plain bind, while qemu (slirp) reuses such ports too.
     static func isFree(_ port: Int) -> Bool {
-        Loopback.withSocket(port: port) { sock, addr, length in bind(sock, addr, length) == 0 } ?? false
+        Loopback.withSocket(port: port) { sock, addr, length in
+            var one: Int32 = 1
+            setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+            return bind(sock, addr, length) == 0
+        } ?? false
     }
 }
