@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import KVMBuildSupport
 import NIOCore
 
 public struct FileHashes: Sendable, Equatable {
@@ -36,7 +37,7 @@ struct HashingFileBody: AsyncSequence, Sendable {
         func finish(expectedBytes: Int64) -> FileHashes? {
             lock.withLock {
                 guard bytes == expectedBytes else { return nil }
-                return FileHashes(md5: hex(md5.finalize()), sha512: hex(sha512.finalize()), bytes: bytes)
+                return FileHashes(md5: Hashing.hex(md5.finalize()), sha512: Hashing.hex(sha512.finalize()), bytes: bytes)
             }
         }
     }
@@ -61,8 +62,6 @@ struct HashingFileBody: AsyncSequence, Sendable {
 
     func makeAsyncIterator() -> AsyncIterator { AsyncIterator(handle: FileHandle(forReadingAtPath: path), body: self) }
 }
-
-func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 { digest.map { String(format: "%02x", $0) }.joined() }
 
 /// md5 + sha512 of a file in one pass, without uploading it (for the idempotency check).
 func hashFile(_ path: String) throws -> FileHashes {

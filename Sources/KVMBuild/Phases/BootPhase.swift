@@ -12,7 +12,6 @@ struct BootPhase: BuildPhase {
         }
         let reservation = try PortReservation.reserve(lockDirectory: build.options.cacheDirectory + "/ports")
         build.portReservation = reservation
-        build.sshPort = reservation.port
         build.addCleanup("release port \(reservation.port)") { reservation.release() }
         try SSHClient.knownHostsLine(port: reservation.port, publicKey: hostKey)
             .write(toFile: build.paths.knownHosts, atomically: true, encoding: .utf8)

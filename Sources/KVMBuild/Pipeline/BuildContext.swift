@@ -19,8 +19,9 @@ public final class BuildContext: @unchecked Sendable {
     public var report: HostReport?
     public var accelerator: Accelerator = .tcg
     public var base: CachedImage?
-    public var sshPort: Int?
     public var portReservation: PortReservation?
+    /// The forwarded SSH port on 127.0.0.1, once the guest has one.
+    public var sshPort: Int? { portReservation?.port }
     public var connection: Connection?
     public var hostPublicKey: String?
     public var playSeconds: Double?
