@@ -8,26 +8,31 @@ cd "$(dirname "$0")/.."
 bash scripts/setup-host.sh
 bash scripts/make-test-munge-key.sh >/dev/null
 
-# The base image is mostly download and disk work: build it while the rest compiles.
-base_log=$(mktemp)
-bash scripts/build-base-image.sh >"$base_log" 2>&1 &
+# The base image, Keystone + Glance and the lint tools are mostly download and disk work:
+# prepare them while the Swift code compiles.
+logs=$(mktemp -d)
+bash scripts/build-base-image.sh >"$logs/base" 2>&1 &
 base_pid=$!
 
 # Start Keystone + Glance unless they already run; stop them afterwards only if we started them.
 started_openstack=0
 if ! bash scripts/openstack-local.sh status | grep -q "glance-api running"; then started_openstack=1; fi
+bash scripts/openstack-local.sh start >"$logs/openstack" 2>&1 &
+openstack_pid=$!
 cleanup() {
-  kill "$base_pid" 2>/dev/null || true
+  kill "$base_pid" "$openstack_pid" 2>/dev/null || true
   [ "$started_openstack" = 1 ] && bash scripts/openstack-local.sh stop || true
-  rm -f "$base_log"
+  rm -rf "$logs"
 }
 trap cleanup EXIT
-bash scripts/openstack-local.sh start >/dev/null
 
 bash scripts/lint-ansible.sh
 bash scripts/swift.sh build --build-tests
-if ! wait "$base_pid"; then cat "$base_log" >&2; echo "test.sh: building the base image failed" >&2; exit 1; fi
+if ! wait "$base_pid"; then cat "$logs/base" >&2; echo "test.sh: building the base image failed" >&2; exit 1; fi
+if ! wait "$openstack_pid"; then cat "$logs/openstack" >&2; echo "test.sh: starting Keystone + Glance failed" >&2; exit 1; fi
 
 export KVMBUILD_BIN="$PWD/.build/debug/kvmbuild"
-# Integration tests boot guests: one at a time on a small host.
-bash scripts/swift.sh test --no-parallel "$@"
+# Integration tests boot guests: one at a time on a small host. The time limit turns a hung test
+# into a failure that names itself, instead of a CI run that silently runs out of time.
+timeout --kill-after=60 "${KVMBUILD_TEST_TIMEOUT:-70m}" bash scripts/swift.sh test --no-parallel "$@" </dev/null || {
+  rc=$?; [ "$rc" = 124 ] && echo "test.sh: swift test exceeded ${KVMBUILD_TEST_TIMEOUT:-70m} (a hung test?)" >&2; exit "$rc"; }

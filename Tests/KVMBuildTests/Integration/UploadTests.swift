@@ -32,6 +32,16 @@ extension IntegrationTests {
 
     /// Glance's record of an image, through the openstack CLI.
     func show(_ id: String, cloud: String = "kvmbuild-admin") async throws -> [String: Any]? {
+        try await Self.show(id, cloud: cloud)
+    }
+
+    /// Deletes a test's image (as admin); a test that failed half-way still leaves Glance clean.
+    static func delete(_ id: String) async {
+        _ = try? await ProcessRunner.run(ProcessSpec("/usr/bin/openstack", ["--os-cloud", "kvmbuild-admin", "image", "delete", id],
+                                                     environment: ["OS_CLIENT_CONFIG_FILE": clouds]))
+    }
+
+    static func show(_ id: String, cloud: String = "kvmbuild-admin") async throws -> [String: Any]? {
         let result = try await ProcessRunner.run(ProcessSpec("/usr/bin/openstack", ["--os-cloud", cloud, "image", "show", "-f", "json", id],
                                                              environment: ["OS_CLIENT_CONFIG_FILE": Self.clouds]))
         guard result.succeeded else { return nil }
@@ -146,8 +156,12 @@ extension IntegrationTests {
         proxy.arguments = [Harness.repo + "/Tests/KVMBuildTests/Fixtures/cutting_proxy.py", "9292", String(8 << 20)]
         let out = Pipe()
         proxy.standardOutput = out
+        // Never our stderr: a proxy that outlived the test would hold the CI log open.
+        proxy.standardError = FileHandle.nullDevice
         try proxy.run()
-        defer { proxy.terminate() }
+        // SIGKILL, not terminate(): Foundation starts children with SIGTERM blocked, so a SIGTERM
+        // would be ignored and the proxy would outlive the test run (CI then waits forever).
+        defer { kill(proxy.processIdentifier, SIGKILL); proxy.waitUntilExit() }
         let port = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         let result = try await kvmbuild(["upload", image, "--name", name, "--os-cloud", "kvmbuild-demo", "--image-endpoint", "http://127.0.0.1:\(port)"])
         expectOneLineError(result, contains: "uploading")
@@ -164,6 +178,7 @@ extension IntegrationTests {
         process.arguments = ["upload", image, "--name", name, "--os-cloud", "kvmbuild-demo"]
         process.environment = ProcessInfo.processInfo.environment.merging(["OS_CLIENT_CONFIG_FILE": Self.clouds]) { $1 }
         let err = Pipe()
+        process.standardOutput = FileHandle.nullDevice
         process.standardError = err
         try process.run()
         var created = false
