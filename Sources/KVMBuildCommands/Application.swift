@@ -24,6 +24,10 @@ public struct Application: AsyncParsableCommand {
 
     /// Parses the command line, runs the verb, and turns every error into one line and an exit code.
     public static func run(arguments: [String]? = nil) async {
+        // A peer that goes away (libvirtd stopped, Glance cut the upload) must be an error we
+        // report and clean up after, not SIGPIPE killing us mid-build. Children get it back
+        // (ProcessRunner resets signal dispositions).
+        signal(SIGPIPE, SIG_IGN)
         do {
             var command = try parseAsRoot(arguments)
             if var asyncCommand = command as? AsyncParsableCommand {

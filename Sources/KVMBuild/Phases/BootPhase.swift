@@ -32,7 +32,7 @@ struct BootPhase: BuildPhase {
         do {
             _ = try connection.createTransientDomain(xml: domain.xml())
         } catch {
-            throw KVMBuildError(.libvirt, "libvirt could not start the guest", fix: "see kvmbuild check and /var/log/libvirt/qemu/\(domainName).log",
+            throw KVMBuildError(.libvirt, "libvirt could not start the guest", fix: "see kvmbuild check and /var/log/libvirt/qemu/\(domainName).log (if libvirtd stopped: start it, then kvmbuild clean \(build.paths.name))",
                                 cause: ErrorMessage("\(error)"))
         }
         build.console.info("guest \(domainName) started (\(build.accelerator.rawValue)); ssh on 127.0.0.1:\(reservation.port); console: \(build.paths.consoleLog)")

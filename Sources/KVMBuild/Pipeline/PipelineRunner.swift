@@ -1,5 +1,6 @@
 import Foundation
 import KVMBuildSupport
+import Libvirt
 
 /// Walks the phases in order, times each, and on failure applies the on-error policy to the
 /// cleanups the phases registered. Interrupts always clean up.
@@ -22,7 +23,7 @@ struct PipelineRunner {
                 console.debug(String(format: "%@ took %.1f s", phase.name, seconds))
                 index += 1
             } catch {
-                let failure = describe(error, phase: phase)
+                let failure = describe(error, phase: phase, build: build)
                 if interrupts.signal != nil || error is CancellationError {
                     await finish(build, status: .interrupted)
                     throw failure
@@ -83,12 +84,17 @@ struct PipelineRunner {
         BuildFolder.pruneAfterFailure(build.paths)
     }
 
-    private func describe(_ error: Error, phase: any BuildPhase) -> KVMBuildError {
+    private func describe(_ error: Error, phase: any BuildPhase, build: BuildContext) -> KVMBuildError {
         if let signal = interrupts.signal {
             return KVMBuildError(.interrupted, "build interrupted by \(signal == SIGINT ? "SIGINT" : "SIGTERM") during \(phase.name); everything it created was removed")
         }
         if error is CancellationError { return KVMBuildError(.interrupted, "build cancelled during \(phase.name)") }
         if let error = error as? KVMBuildError { return error }
+        if let error = error as? LibvirtError {
+            // Most often libvirtd stopped under us: the guest (qemu) may still run, and only libvirt can stop it.
+            return KVMBuildError(.libvirt, "\(phase.name): lost libvirt (\(error))",
+                                 fix: "start libvirtd (scripts/setup-host.sh), then run kvmbuild clean \(build.paths.name) to remove what this build could not")
+        }
         return KVMBuildError(.internalError, "\(phase.name): \(error)")
     }
 

@@ -151,5 +151,36 @@ extension IntegrationTests {
         #expect(healthy.terminationStatus == 130)
         try harness.expectNothingLeftBehind()
     }
+
+    /// libvirtd stops while the guest boots: the build fails at once with the fix, and once
+    /// libvirtd is back, `clean` removes the guest the build could not.
+    @Test func libvirtdStoppedMidBuildFailsClearlyAndCleansLater() async throws {
+        let harness = try Harness(targets: Harness.targets("slow", playbook: "ansible/site.yml"))
+        defer { harness.remove() }
+        let build = try harness.start(["build", "slow"])
+        defer { if build.isRunning { kill(build.processIdentifier, SIGKILL) } }
+        try await harness.waitFor("the guest to boot", timeout: 300) {
+            harness.logs().contains { (try? String(contentsOfFile: $0, encoding: .utf8))?.contains("==> wait-for-ssh") == true }
+        }
+        let state = try #require(harness.states().first)
+
+        try await LibvirtDaemon.whileStopped {
+            try await harness.waitFor("the build to notice", timeout: 120) { !build.isRunning }
+            build.waitUntilExit()
+            #expect(build.terminationStatus != 0)
+            let log = try String(contentsOfFile: try #require(harness.logs().first), encoding: .utf8)
+            let errors = log.split(separator: "\n").filter { $0.hasPrefix("error: ") }
+            #expect(errors.last?.contains("lost libvirt") == true, "\(log.suffix(2000))")
+            #expect(errors.last?.contains("kvmbuild clean \(URL(fileURLWithPath: state.folder).lastPathComponent)") == true)
+        }
+
+        // libvirtd is back and re-attached to the running guest: clean removes it.
+        let connection = try Connection(uri: "qemu:///system")
+        #expect(try connection.domain(named: state.state.domain) != nil, "the guest outlived the build, as expected")
+        let clean = try await harness.run(["clean"])
+        #expect(clean.exitCode == 0, "\(clean.stderr)")
+        #expect(try connection.domain(named: state.state.domain) == nil)
+        try harness.expectNothingLeftBehind()
+    }
 }
 }

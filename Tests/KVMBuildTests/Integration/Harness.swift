@@ -53,9 +53,9 @@ struct Harness {
         """
     }
 
-    func run(_ args: [String], timeout: TimeInterval = 30 * 60) async throws -> ProcessResult {
+    func run(_ args: [String], environment: [String: String] = [:], timeout: TimeInterval = 30 * 60) async throws -> ProcessResult {
         try await withTimeout(timeout) {
-            try await ProcessRunner.run(ProcessSpec(Self.binary, args + ["--build-dir", buildDir], workingDirectory: project))
+            try await ProcessRunner.run(ProcessSpec(Self.binary, args + ["--build-dir", buildDir], environment: environment, workingDirectory: project))
         }
     }
 
@@ -68,8 +68,10 @@ struct Harness {
         process.standardInput = FileHandle.nullDevice
         let log = project + "/kvmbuild-\(UUID().uuidString.prefix(4)).log"
         FileManager.default.createFile(atPath: log, contents: nil)
-        process.standardOutput = FileHandle(forWritingAtPath: log)
-        process.standardError = FileHandle(forWritingAtPath: log)
+        // One handle for both streams: two would each write from offset 0 over the other.
+        let output = FileHandle(forWritingAtPath: log)
+        process.standardOutput = output
+        process.standardError = output
         try process.run()
         return process
     }
@@ -123,4 +125,47 @@ func expectOneLineError(_ result: ProcessResult, contains text: String, sourceLo
     let last = errors.last.map(String.init) ?? ""
     #expect(last.contains(text), "'\(last)' lacks '\(text)'", sourceLocation: sourceLocation)
     #expect(last.contains(" — "), "'\(last)' names no fix", sourceLocation: sourceLocation)
+}
+
+extension Harness {
+    /// Output files of the builds `start` launched.
+    func logs() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: project)) ?? [])
+            .filter { $0.hasPrefix("kvmbuild-") && $0.hasSuffix(".log") }.sorted().map { project + "/" + $0 }
+    }
+}
+
+/// The libvirtd that scripts/setup-host.sh started (no systemd here), stopped for a fault test
+/// and always started again the same way, even when the test fails.
+enum LibvirtDaemon {
+    static let pidFile = "/run/libvirtd.pid"
+
+    static func whileStopped(_ body: () async throws -> Void) async throws {
+        let text = try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let pid = try #require(pid_t(text), "no libvirtd pid in \(pidFile)")
+        try #require(kill(pid, SIGTERM) == 0, "cannot stop libvirtd \(pid)")
+        var gone = false
+        for _ in 0..<100 where !gone {
+            try await Task.sleep(nanoseconds: 100_000_000)
+            gone = kill(pid, 0) != 0
+        }
+        do {
+            try #require(gone, "libvirtd \(pid) did not stop")
+            try await body()
+        } catch {
+            try await start()
+            throw error
+        }
+        try await start()
+    }
+
+    static func start() async throws {
+        // Its own stdio on /dev/null: a daemon holding our output pipes would stall the test run.
+        try await ProcessRunner.checked(ProcessSpec("/bin/sh", ["-c", "libvirtd -d </dev/null >/dev/null 2>&1"]))
+        for _ in 0..<150 {
+            if (try? Connection(uri: "qemu:///system")) != nil { return }
+            try await Task.sleep(nanoseconds: 200_000_000)
+        }
+        Issue.record("libvirtd did not answer again within 30 s")
+    }
 }
