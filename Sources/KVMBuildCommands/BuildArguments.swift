@@ -54,6 +54,9 @@ struct BuildArguments: ParsableArguments {
     @Option(help: "Seconds of console silence, before sshd answers, that count as a hung boot.")
     var bootWatchdog: Double = 120
 
+    @Flag(help: "Build even when the newest build of the target has the same inputs (with --upload: upload even when Glance has the same image).")
+    var force = false
+
     @Flag(help: .hidden)
     var testingOmitBuildKey = false
 

@@ -31,17 +31,26 @@ enum BuildReporter {
         let manifest: String
         let accelerator: String
         let seconds: Double
+        /// True when no build ran: the newest build had the same inputs.
+        let upToDate: Bool
     }
 
     @discardableResult
     static func runBuild(targetName: String, arguments: BuildArguments, host: HostOptions, output: OutputOptions,
                          quiet: Bool = false) async throws -> Builder.Result {
         let (target, options) = try arguments.resolve(targetName: targetName, host: host)
-        let result = try await Builder.build(target: target, options: options)
+        let result: Builder.Result
+        let existing = arguments.force ? nil : try UpToDateBuild.find(target: target, options: options)
+        if let existing {
+            Console.shared.info("\(target.name) is up to date: \(existing.paths.name) was built from the same inputs (--force rebuilds)")
+            result = existing
+        } else {
+            result = try await Builder.build(target: target, options: options)
+        }
         let summary = Summary(name: result.paths.name, image: result.export.path, sha256: result.export.sha256,
                               sizeBytes: result.export.sizeBytes, manifest: result.paths.manifest,
                               accelerator: result.manifest.accelerator,
-                              seconds: result.manifest.phases.reduce(0) { $0 + $1.seconds })
+                              seconds: result.manifest.phases.reduce(0) { $0 + $1.seconds }, upToDate: existing != nil)
         if quiet {
             // A later step (upload) prints the result scripts read.
             Console.shared.info("image: \(result.export.path)")

@@ -25,7 +25,8 @@ struct ComputeCommand: AsyncParsableCommand {
         output.apply()
         let result = try await BuildReporter.runBuild(targetName: "compute", arguments: build, host: host, output: output, quiet: upload)
         guard upload else { return }
-        let request = try uploadOptions.request(file: result.export.path, name: imageName ?? result.manifest.name, manifest: result.manifest)
+        let request = try uploadOptions.request(file: result.export.path, name: imageName ?? result.manifest.name, manifest: result.manifest,
+                                                force: build.force)
         let uploaded = try await uploadOptions.upload(request, output: output)
         try UploadOptions.report(uploaded, json: output.json)
     }

@@ -30,9 +30,6 @@ struct UploadOptions: ParsableArguments {
     @Flag(help: "With --replace: leave the warehoused image active.")
     var keepActive = false
 
-    @Flag(help: "Upload even when an identical active image already exists.")
-    var force = false
-
     @Option(help: "Glance URL instead of the catalog's (e.g. through a proxy).")
     var imageEndpoint: String?
 
@@ -42,7 +39,8 @@ struct UploadOptions: ParsableArguments {
     @Option(help: "Variable name in --tfvars.")
     var tfvarName = "compute_image_id"
 
-    func request(file: String, name: String, manifest: Manifest?) throws -> UploadRequest {
+    /// `force`: upload even when an identical active image exists (the verb owns the --force flag).
+    func request(file: String, name: String, manifest: Manifest?, force: Bool) throws -> UploadRequest {
         var request = UploadRequest(file: file, name: name)
         if let manifest {
             // The target's own settings first, then the build's provenance, then the flags.
@@ -129,11 +127,14 @@ struct UploadCommand: AsyncParsableCommand {
     @OptionGroup var upload: UploadOptions
     @OptionGroup var output: OutputOptions
 
+    @Flag(help: "Upload even when an identical active image already exists.")
+    var force = false
+
     func run() async throws {
         output.apply()
         let (file, manifest) = try Self.locate(image)
         let imageName = name ?? manifest?.name ?? URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
-        let result = try await upload.upload(try upload.request(file: file, name: imageName, manifest: manifest), output: output)
+        let result = try await upload.upload(try upload.request(file: file, name: imageName, manifest: manifest, force: force), output: output)
         try UploadOptions.report(result, json: output.json)
     }
 

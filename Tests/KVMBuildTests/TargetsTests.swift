@@ -96,7 +96,7 @@ import KVMBuildSupport
             accelerator: "tcg", image: ExportedImage(path: "/b/i.qcow2", sha256: "ff", sizeBytes: 10, virtualSizeBytes: 20),
             inputs: .init(baseImageSource: "/base", baseImageSha256: "aa", playbook: "/p", playbookTreeSha256: "bb", groups: ["compute"],
                           extraVars: ["a": "b"], varFiles: [], mungeKeyProvided: true, seed: "configdrive"),
-            phases: [PhaseTiming(phase: "boot", seconds: 1.5)], ansiblePlaySeconds: 3, sealed: ["/x"],
+            inputsSha256: "cc", phases: [PhaseTiming(phase: "boot", seconds: 1.5)], ansiblePlaySeconds: 3, sealed: ["/x"],
             verified: [ImageVerifier.Check(name: "c", passed: true, detail: "d")],
             glance: .init(properties: ["os_distro": "debian"], minDiskGib: 2, minRamMib: 1024, visibility: nil, tags: ["t"]))
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("manifest-\(UUID().uuidString).json").path
@@ -108,5 +108,7 @@ import KVMBuildSupport
         #expect(loaded.inputs.baseImageSha256 == "aa")
         #expect(loaded.glance.minDiskGib == 2)
         #expect(loaded.created == manifest.created)
+        #expect(text.contains("\"inputs_sha256\" : \"cc\""))
+        #expect(loaded.inputsSha256 == "cc")
     }
 }

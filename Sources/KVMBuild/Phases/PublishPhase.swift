@@ -17,6 +17,7 @@ struct PublishPhase: BuildPhase {
                           playbookTreeSha256: try TreeHash.sha256(directory: playbookDir), groups: build.target.groups,
                           extraVars: build.target.extraVars, varFiles: build.target.varFiles,
                           mungeKeyProvided: build.target.mungeKey != nil, seed: build.options.seed.rawValue),
+            inputsSha256: build.inputsSha256,
             phases: build.timings, ansiblePlaySeconds: build.playSeconds, sealed: build.sealedItems,
             verified: build.verifyChecks, glance: build.target.glance)
         try manifest.write(to: build.paths.manifest)

@@ -16,6 +16,8 @@ public final class BuildContext: @unchecked Sendable {
     private var cleanups: [Cleanup] = []
 
     // Filled in by the phases, in order.
+    /// InputsFingerprint, taken before the first phase (edits made during the build do not count).
+    public var inputsSha256: String?
     public var report: HostReport?
     public var accelerator: Accelerator = .tcg
     public var base: CachedImage?

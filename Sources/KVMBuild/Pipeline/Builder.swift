@@ -33,6 +33,7 @@ public enum Builder {
         let name = BuildFolder.name(pattern: target.outputName, target: target.name, id: id, gitSha: sha)
         let paths = try BuildFolder.create(in: options.buildDirectory, name: name)
         let build = BuildContext(target: target, options: options, id: id, paths: paths, console: console)
+        build.inputsSha256 = try? InputsFingerprint.compute(target: target, options: options)
         build.saveState()
         console.info("building \(target.name) as \(paths.name) in \(paths.root)")
 

@@ -22,6 +22,8 @@ public struct Manifest: Sendable, Codable {
     public let accelerator: String
     public let image: ExportedImage
     public let inputs: Inputs
+    /// InputsFingerprint of this build; a build with the same one can reuse this image.
+    public let inputsSha256: String?
     public let phases: [PhaseTiming]
     public let ansiblePlaySeconds: Double?
     public let sealed: [String]

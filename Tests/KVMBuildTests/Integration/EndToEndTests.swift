@@ -4,7 +4,8 @@ import Testing
 @testable import KVMBuild
 import KVMBuildSupport
 
-/// The user's path: check, compute, verify — then the exported image boots as a new machine.
+/// The user's path: check, compute --upload, verify — Glance holds the same bytes with the
+/// target's and the build's properties — then the exported image boots as a new machine.
 extension IntegrationTests {
 @Suite(.serialized) struct EndToEndTests {
     @Test func computeImageFromCheckToFreshBoot() async throws {
@@ -16,12 +17,40 @@ extension IntegrationTests {
         let report = try JSONSerialization.jsonObject(with: Data(check.stdout.utf8)) as? [String: Any]
         #expect(report?["accelerator"] as? String == "tcg")
 
-        let build = try await harness.run(["compute", "--json"])
-        try #require(build.exitCode == 0, "compute failed: \(build.stderr.suffix(3000))")
-        let summary = try #require(try JSONSerialization.jsonObject(with: Data(build.stdout.utf8)) as? [String: Any])
-        let image = try #require(summary["image"] as? String)
-        #expect(try Hashing.sha256(ofFile: image) == summary["sha256"] as? String)
-        let manifest = try Manifest.load(try #require(summary["manifest"] as? String))
+        let imageName = "kvmbuild-e2e-\(UUID().uuidString.prefix(6))"
+        let build = try await harness.run(["compute", "--upload", "--os-cloud", "kvmbuild-demo", "--image-name", imageName, "--json"],
+                                          environment: ["OS_CLIENT_CONFIG_FILE": UploadTests.clouds])
+        try #require(build.exitCode == 0, "compute --upload failed: \(build.stderr.suffix(3000))")
+        let uploaded = try #require(try JSONSerialization.jsonObject(with: Data(build.stdout.utf8)) as? [String: Any])
+        let imageID = try #require(uploaded["id"] as? String)
+        do {
+            try await checkBuildUploadAndBoot(harness, imageID: imageID, imageName: imageName, uploaded: uploaded)
+        } catch {
+            await UploadTests.delete(imageID)
+            throw error
+        }
+        await UploadTests.delete(imageID)
+    }
+
+    func checkBuildUploadAndBoot(_ harness: Harness, imageID: String, imageName: String, uploaded: [String: Any]) async throws {
+        let manifest = try Manifest.load(harness.buildDir + "/compute-latest/manifest.json")
+        let image = manifest.image.path
+        #expect(try Hashing.sha256(ofFile: image) == manifest.image.sha256)
+
+        // Glance's own record (read with the openstack CLI): active, our bytes, our properties.
+        let glance = try #require(try await UploadTests.show(imageID))
+        let localSHA512 = try await ProcessRunner.checked(ProcessSpec("sha512sum", [image])).stdout.prefix(128)
+        #expect(glance["status"] as? String == "active")
+        #expect(glance["name"] as? String == imageName)
+        let properties = glance["properties"] as? [String: Any] ?? [:]
+        #expect(properties["os_hash_value"] as? String == String(localSHA512))
+        #expect(uploaded["os_hash_value"] as? String == String(localSHA512))
+        for (key, value) in manifest.glance.properties { #expect(properties[key] as? String == value, "target property \(key)") }
+        #expect(glance["min_disk"] as? Int == manifest.glance.minDiskGib)
+        #expect(properties["kvmbuild_target"] as? String == "compute")
+        #expect(properties["kvmbuild_build"] as? String == manifest.name)
+        #expect(properties["kvmbuild_sha256"] as? String == manifest.image.sha256)
+        #expect(properties["kvmbuild_git_sha"] as? String == manifest.gitSha)
         #expect(manifest.accelerator == "tcg")
         #expect(manifest.phases.map(\.phase) == BuildPlan.phases.map(\.name).filter { $0 != "publish" })
         let allPassed = manifest.verified.allSatisfy { $0.passed }
@@ -34,6 +63,14 @@ extension IntegrationTests {
 
         let verify = try await harness.run(["verify", image])
         #expect(verify.exitCode == 0, "\(verify.stderr)")
+
+        // Warm cache: the same inputs again build nothing and report the published image.
+        let again = try await harness.run(["compute", "--json"])
+        #expect(again.exitCode == 0, "\(again.stderr)")
+        let reused = try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as? [String: Any]
+        #expect(reused?["up_to_date"] as? Bool == true)
+        #expect(reused?["image"] as? String == image)
+        #expect(harness.states().count == 1, "no second build folder")
 
         // Boot the exported image as a new instance: a fresh seed, no munge key from the seed.
         var target = try TargetsFile.load(path: harness.project + "/kvmbuild.yml").target("compute")

@@ -1,0 +1,49 @@
+import Foundation
+import KVMBuildSupport
+
+/// One sha256 over everything that decides what a build puts into its image: the base image's
+/// hash, the playbook tree, groups, extra vars, var files, the cloud-init template and the seed
+/// flavour. Keys are left out on purpose (the build key is new every time; a rotated munge key
+/// or an added SSH key alone does not justify a rebuild — `--force` does). Guest memory and
+/// vCPUs change how fast a build runs, not what it makes, so they are left out too.
+public enum InputsFingerprint {
+    /// Bumped when kvmbuild changes what it does to an image, so old builds stop matching.
+    static let recipeVersion = "kvmbuild-recipe-1"
+
+    public static func compute(target: Target, options: BuildOptions) throws -> String {
+        let playbookDir = URL(fileURLWithPath: target.playbook).deletingLastPathComponent().path
+        var lines = [
+            recipeVersion,
+            "target \(target.name)",
+            "base \(try Checksum.parse(target.baseImage.checksum))",
+            "playbook \(target.playbook)",
+            "playbook-tree \(try TreeHash.sha256(directory: playbookDir))",
+            "groups \(target.groups.joined(separator: ","))",
+            "disk \(target.diskSizeGiB.map(String.init) ?? "base")",
+            "ssh-user \(target.sshUser)",
+            "munge-key \(target.mungeKey != nil)",
+            "seed \(options.seed.rawValue)",
+            "cloud-init \(try TreeHash.sha256(directory: options.projectDirectory + "/cloud-init"))",
+        ]
+        lines += target.extraVars.sorted { $0.key < $1.key }.map { "var \($0.key)=\($0.value)" }
+        lines += try target.varFiles.map { "var-file \($0) \(try Hashing.sha256(ofFile: $0))" }
+        lines += options.extraInventories.map { "inventory \($0) \((try? Hashing.sha256(ofFile: $0)) ?? "unreadable")" }
+        return Hashing.sha256(of: Data(lines.joined(separator: "\n").utf8))
+    }
+}
+
+/// The warm-cache short cut: the newest published build of a target, when its inputs are the
+/// ones given now and its image is still intact.
+public enum UpToDateBuild {
+    public static func find(target: Target, options: BuildOptions) throws -> Builder.Result? {
+        let link = "\(options.buildDirectory)/\(target.name)-latest"
+        guard let name = try? FileManager.default.destinationOfSymbolicLink(atPath: link) else { return nil }
+        let paths = BuildPaths(root: options.buildDirectory + "/" + name, name: name)
+        guard let manifest = try? Manifest.load(paths.manifest),
+              manifest.inputsSha256 == (try InputsFingerprint.compute(target: target, options: options)),
+              FileManager.default.fileExists(atPath: manifest.image.path),
+              (try? Hashing.sha256(ofFile: manifest.image.path)) == manifest.image.sha256
+        else { return nil }
+        return Builder.Result(paths: paths, export: manifest.image, manifest: manifest)
+    }
+}
