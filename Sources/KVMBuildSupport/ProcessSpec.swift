@@ -39,4 +39,10 @@ public struct ProcessResult: Sendable {
     public let stdout: String
     public let stderr: String
     public var succeeded: Bool { exitCode == 0 }
+
+    public init(exitCode: Int32, stdout: String, stderr: String) {
+        self.exitCode = exitCode
+        self.stdout = stdout
+        self.stderr = stderr
+    }
 }

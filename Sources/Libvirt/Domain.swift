@@ -17,6 +17,15 @@ public final class Domain: @unchecked Sendable {
         case running, blocked, paused, shuttingDown, shutOff, crashed, suspended, other(Int32)
     }
 
+    /// True when QEMU stopped the guest because a disk write failed (typically ENOSPC on the
+    /// host: QEMU's default werror policy pauses instead of handing the guest an I/O error).
+    public func isPausedOnIOError() throws -> Bool {
+        var state: Int32 = 0
+        var reason: Int32 = 0
+        guard virDomainGetState(pointer, &state, &reason, 0) == 0 else { throw LibvirtError.last("virDomainGetState") }
+        return UInt32(state) == VIR_DOMAIN_PAUSED.rawValue && UInt32(reason) == VIR_DOMAIN_PAUSED_IOERROR.rawValue
+    }
+
     public var name: String { virDomainGetName(pointer).map { String(cString: $0) } ?? "" }
 
     public func state() throws -> State {

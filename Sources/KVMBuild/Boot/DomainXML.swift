@@ -42,7 +42,9 @@ public struct GuestDomain: Sendable {
           <on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot><on_crash>destroy</on_crash>
           <devices>
             <disk type='file' device='disk'>
-              <driver name='qemu' type='qcow2' discard='unmap'/>
+              <!-- A full build folder pauses the guest (GuestWatch reports it) instead of
+                   handing the half-installed guest write errors. -->
+              <driver name='qemu' type='qcow2' discard='unmap' error_policy='enospace'/>
               <source file='\(esc(disk))'/>
               <target dev='vda' bus='virtio'/>
             </disk>

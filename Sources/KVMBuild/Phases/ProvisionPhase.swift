@@ -7,7 +7,7 @@ struct ProvisionPhase: BuildPhase {
     let name = "provision"
 
     func run(_ build: BuildContext) async throws {
-        guard let port = build.sshPort else { throw KVMBuildError(.internalError, "provision needs a booted guest") }
+        guard let port = build.sshPort, let connection = build.connection else { throw KVMBuildError(.internalError, "provision needs a booted guest") }
         let inventory = Inventory(hostName: build.domainName, port: port, user: build.target.sshUser,
                                   privateKeyPath: build.paths.buildKey, knownHostsPath: build.paths.knownHosts,
                                   controlPath: build.paths.controlPath, parentGroups: build.target.groups)
@@ -18,7 +18,11 @@ struct ProvisionPhase: BuildPhase {
                                vaultPasswordFile: build.options.vaultPasswordFile, logPath: build.paths.ansibleLog)
         let start = Date()
         let console = build.console
-        let code = try await play.run(colour: console.stderrIsTTY) { console.passthrough($0) }
+        // The watch ends the play at once when the guest pauses on a full disk, instead of
+        // leaving ansible waiting on a frozen guest.
+        let code = try await GuestWatch(build: build, connection: connection).guarding {
+            try await play.run(colour: console.stderrIsTTY) { console.passthrough($0) }
+        }
         build.playSeconds = Date().timeIntervalSince(start)
         guard code == 0 else {
             throw KVMBuildError(.provisionFailed, "ansible-playbook failed (exit \(code)); log: \(build.paths.ansibleLog)",

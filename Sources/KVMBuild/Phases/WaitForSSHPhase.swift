@@ -13,6 +13,7 @@ struct WaitForSSHPhase: BuildPhase {
         }
         let client = SSHClient(port: port, user: build.target.sshUser, privateKey: build.paths.buildKey, knownHosts: build.paths.knownHosts)
         let console = ConsoleLog(path: build.paths.consoleLog)
+        let watch = GuestWatch(build: build, connection: connection)
         let start = Date()
         var lastSize = -1
         var lastProgress = Date()
@@ -25,6 +26,7 @@ struct WaitForSSHPhase: BuildPhase {
             guard try connection.domain(named: build.domainName) != nil else {
                 throw failure(.bootStalled, "the guest stopped before SSH came up", fix: "read the console tail above", console)
             }
+            try watch.check()
             let size = console.size
             if size != lastSize { lastSize = size; lastProgress = now }
 
@@ -50,7 +52,7 @@ struct WaitForSSHPhase: BuildPhase {
         }
         build.console.info(String(format: "ssh up after %.0f s; waiting for cloud-init", Date().timeIntervalSince(start)))
 
-        let status = try await client.run(["cloud-init", "status", "--wait"], timeout: 15 * 60)
+        let status = try await watch.guarding { try await client.run(["cloud-init", "status", "--wait"], timeout: 15 * 60) }
         switch status.exitCode {
         case 0: break
         case 2: build.console.warning("cloud-init finished with recoverable errors: \(status.stdout.trimmingCharacters(in: .whitespacesAndNewlines))")

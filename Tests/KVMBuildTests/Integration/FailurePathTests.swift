@@ -182,5 +182,45 @@ extension IntegrationTests {
         #expect(try connection.domain(named: state.state.domain) == nil)
         try harness.expectNothingLeftBehind()
     }
+
+    /// A build folder on a file system too small for a build is refused by the preflight.
+    /// One that fills up mid-build (another writer takes the space while the play runs): QEMU
+    /// pauses the guest on ENOSPC, the build says "disk full" with the fix at once (no play
+    /// left hanging on a frozen guest), removes what it made, and publishes nothing as latest.
+    @Test func fullBuildFolderFailsAsDiskFullAndPublishesNothing() async throws {
+        let harness = try Harness(targets: Harness.targets("fill", playbook: "fill.yml"), extraFiles: [
+            "fill.yml": """
+            - hosts: builder
+              gather_facts: false
+              tasks:
+                - name: Write more than the build folder has left
+                  ansible.builtin.shell: head -c 300M /dev/urandom > /var/tmp/fill && sync
+                  changed_when: true
+            """,
+        ])
+        defer { harness.remove() }
+        do {
+            let tiny = try await SmallFileSystem(at: harness.buildDir, mib: 160)
+            defer { tiny.remove() }
+            expectOneLineError(try await harness.run(["build", "fill"]), contains: "free at \(harness.buildDir)")
+        }
+
+        // Big enough for the preflight (sparse, so it costs the host nothing), then filled.
+        let disk = try await SmallFileSystem(at: harness.buildDir, mib: 5 * 1024)
+        defer { disk.remove() }
+        let build = try harness.start(["build", "fill"])
+        defer { if build.isRunning { kill(build.processIdentifier, SIGKILL) } }
+        try await harness.waitFor("the play to start", timeout: 600) {
+            !build.isRunning || harness.logs().contains { (try? String(contentsOfFile: $0, encoding: .utf8))?.contains("==> provision") == true }
+        }
+        try #require(build.isRunning, "the build ended before its play: \((try? String(contentsOfFile: harness.logs().first ?? "", encoding: .utf8)) ?? "")")
+        try await disk.fill(leavingMiB: 16)
+        try await harness.waitFor("the build to fail", timeout: 300) { !build.isRunning }
+        build.waitUntilExit()
+        let log = try String(contentsOfFile: try #require(harness.logs().first), encoding: .utf8)
+        expectOneLineError(ProcessResult(exitCode: build.terminationStatus, stdout: "", stderr: log), contains: "disk full")
+        #expect(!FileManager.default.fileExists(atPath: harness.buildDir + "/fill-latest"), "a failed build is never latest")
+        try harness.expectNothingLeftBehind()
+    }
 }
 }

@@ -169,3 +169,34 @@ enum LibvirtDaemon {
         Issue.record("libvirtd did not answer again within 30 s")
     }
 }
+
+/// A small ext4 file system on a loop device, mounted over a folder (root only; CI runs as root).
+struct SmallFileSystem {
+    let mountPoint: String
+    let imageFile: String
+
+    init(at mountPoint: String, mib: Int) async throws {
+        self.mountPoint = mountPoint
+        imageFile = mountPoint + ".fs.img"
+        try await ProcessRunner.checked(ProcessSpec("truncate", ["-s", "\(mib)M", imageFile]))
+        try await ProcessRunner.checked(ProcessSpec("/sbin/mkfs.ext4", ["-q", "-F", "-m", "0", imageFile]))
+        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        try await ProcessRunner.checked(ProcessSpec("mount", ["-o", "loop", imageFile, mountPoint]))
+    }
+
+    /// Takes all but `leavingMiB` of the free space with one preallocated file.
+    func fill(leavingMiB: Int) async throws {
+        let attributes = try FileManager.default.attributesOfFileSystem(forPath: mountPoint)
+        let free = try #require(attributes[.systemFreeSize] as? Int64)
+        let take = max(0, free - Int64(leavingMiB) << 20)
+        try await ProcessRunner.checked(ProcessSpec("fallocate", ["-l", String(take), mountPoint + "/filler"]))
+    }
+
+    func remove() {
+        let umount = Process()
+        umount.executableURL = URL(fileURLWithPath: "/bin/umount")
+        umount.arguments = ["-d", mountPoint]
+        if (try? umount.run()) != nil { umount.waitUntilExit() }
+        try? FileManager.default.removeItem(atPath: imageFile)
+    }
+}
