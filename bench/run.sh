@@ -16,12 +16,13 @@ base_sha=$(cut -d' ' -f1 "$base.sha256")
 munge_key=$(bash scripts/make-test-munge-key.sh)
 accel=$("$kvmbuild" check --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["accelerator"])')
 work=$(mktemp -d /tmp/kvmbuild-bench.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+# Kept when anything fails, for a look at the logs.
+trap 'rc=$?; if [ "$rc" = 0 ]; then rm -rf "$work"; else echo "bench: failed; logs kept in $work" >&2; fi' EXIT
 echo "bench: accelerator $accel, base $base, work $work" >&2
 
 # Packer's seed: NoCloud with the same essentials kvmbuild's config drive carries.
 ssh-keygen -q -t ed25519 -N '' -f "$work/id_ed25519"
-mkdir -p "$work/seed"
+mkdir -p "$work/seed" "$work/tmp"
 cat > "$work/seed/user-data" <<YAML
 #cloud-config
 ssh_pwauth: false
@@ -43,7 +44,7 @@ printf 'instance-id: iid-bench-%s\nlocal-hostname: builder\n' "$(date +%s)" > "$
 echo "bench: packer build ..." >&2
 t0=$(date +%s.%N)
 (cd "$work" && PACKER_TMP_DIR="$work/tmp" TMPDIR="$work/tmp" CHECKPOINT_DISABLE=1 PACKER_LOG=1 \
-  packer build -timestamp-ui \
+  packer build -timestamp-ui -color=false \
     -var "base_image=$base" -var "base_sha256=$base_sha" -var "accelerator=$accel" \
     -var "output_dir=$work/packer-out" -var "seed_dir=$work/seed" -var "ssh_key=$work/id_ed25519" \
     -var "playbook=$repo/ansible/site.yml" -var "serial_log=$work/packer-serial.log" \
@@ -66,8 +67,9 @@ stamps = {}
 pat = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ): (.*)$")
 marks = {"qemu": "Starting VM", "ssh": "Connected to SSH!", "shell": "Provisioning with shell script",
          "ansible": "Provisioning with Ansible", "halt": "Gracefully halting", "done": "Builds finished"}
+ansi = re.compile(r"\x1b\[[0-9;]*m")
 for line in open(os.path.join(work, "packer.log"), errors="replace"):
-    m = pat.match(line)
+    m = pat.match(ansi.sub("", line))
     if not m: continue
     for key, text in marks.items():
         if text in m.group(2) and key not in stamps:

@@ -43,4 +43,6 @@ public struct ConfigDriveContent: Sendable {
     /// Where cloud-init reads its datasource pin; the seal removes it so the image keeps its own list.
     public static let datasourcePinPath = "/etc/cloud/cloud.cfg.d/95-kvmbuild-build.cfg"
     public static let mungeKeyPath = "/etc/munge/munge.key"
+    /// dpkg's build-time speed-up (no fsync per unpacked file); the seal removes it.
+    public static let dpkgUnsafeIOPath = "/etc/dpkg/dpkg.cfg.d/95-kvmbuild-build"
 }

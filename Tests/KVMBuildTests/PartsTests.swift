@@ -46,6 +46,8 @@ import Yams
         #expect(key["permissions"] as? String == "0400")
         #expect(Data(base64Encoded: key["content"] as? String ?? "") == munge)
         #expect(files.contains { ($0["content"] as? String)?.contains("ConfigDrive, NoCloud") == true })
+        let dpkg = try #require(files.first { $0["path"] as? String == ConfigDriveContent.dpkgUnsafeIOPath })
+        #expect((dpkg["content"] as? String)?.contains("\nforce-unsafe-io\n") == true)
     }
 
     @Test func isoHasTheFlavoursLabelAndIsPrivate() async throws {
@@ -77,6 +79,8 @@ import Yams
         #expect(xml.contains("<log file='/b/console.log'"))
         #expect(xml.contains(GuestDomain.metadataNamespace))
         #expect(!xml.contains("host-passthrough"))
+        // Build disks ignore guest flushes and pause (not fail) on a full host disk.
+        #expect(xml.contains("type='qcow2' cache='unsafe' discard='unmap' error_policy='enospace'"))
     }
 
     @Test func kvmDomainUsesHostCPU() {

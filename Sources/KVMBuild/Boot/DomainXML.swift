@@ -42,9 +42,12 @@ public struct GuestDomain: Sendable {
           <on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot><on_crash>destroy</on_crash>
           <devices>
             <disk type='file' device='disk'>
-              <!-- A full build folder pauses the guest (GuestWatch reports it) instead of
-                   handing the half-installed guest write errors. -->
-              <driver name='qemu' type='qcow2' discard='unmap' error_policy='enospace'/>
+              <!-- cache='unsafe': the guest's flushes are ignored. A build disk is either
+                   finished by a clean shutdown (QEMU writes everything out when it exits) or
+                   thrown away, so syncs buy nothing and cost much under TCG.
+                   error_policy='enospace': a full build folder pauses the guest (GuestWatch
+                   reports it) instead of handing the half-installed guest write errors. -->
+              <driver name='qemu' type='qcow2' cache='unsafe' discard='unmap' error_policy='enospace'/>
               <source file='\(esc(disk))'/>
               <target dev='vda' bus='virtio'/>
             </disk>

@@ -22,7 +22,7 @@ public struct ImageSealer: Sendable {
     var removals: [String] {
         [
             "/etc/ssh/ssh_host_*", "/root/.ssh/authorized_keys", "/var/lib/dbus/machine-id",
-            ConfigDriveContent.datasourcePinPath, "/etc/sudoers.d/90-cloud-init-users",
+            ConfigDriveContent.datasourcePinPath, ConfigDriveContent.dpkgUnsafeIOPath, "/etc/sudoers.d/90-cloud-init-users",
             "/root/.bash_history", "/home/*/.bash_history", "/var/lib/dhcp/*.leases", "/var/lib/dhclient/*.leases",
             "/var/cache/apt/*.bin", "/var/cache/apt/archives/*.deb",
         ]

@@ -222,5 +222,21 @@ extension IntegrationTests {
         #expect(!FileManager.default.fileExists(atPath: harness.buildDir + "/fill-latest"), "a failed build is never latest")
         try harness.expectNothingLeftBehind()
     }
+
+    /// Interrupted (cancelled, as a signal does) right after each phase up to SSH (provision has its own signal test
+    /// above; the late phases are interrupted in PlaybookTests): each run undoes everything.
+    @Test func interruptAfterEachEarlyPhaseLeavesNothing() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let target = try TargetsFile.load(path: harness.project + "/kvmbuild.yml").target("compute")
+        let early = Array(BuildPlan.phases.prefix { $0.name != "provision" })
+        #expect(early.map(\.name) == ["preflight", "base-image", "config-drive", "boot", "wait-for-ssh"])
+        for (index, phase) in early.enumerated() {
+            let phases = Array(early.prefix(index)) + [CancelAfter(phase: phase)]
+            try await expectInterrupted(during: phase.name, harness) {
+                _ = try await Builder.run(target: target, options: testOptions(harness), phases: phases)
+            }
+        }
+    }
 }
 }
