@@ -76,11 +76,12 @@ struct Harness {
         return process
     }
 
-    /// Every build folder with a state file.
+    /// Every build folder with a state file (not the `<target>-latest` links to them).
     func states() -> [(folder: String, state: BuildState)] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: buildDir)) ?? []
         return names.sorted().compactMap { name in
-            BuildState.load(buildDir + "/\(name)/state.json").map { (buildDir + "/\(name)", $0) }
+            guard (try? FileManager.default.destinationOfSymbolicLink(atPath: buildDir + "/\(name)")) == nil else { return nil }
+            return BuildState.load(buildDir + "/\(name)/state.json").map { (buildDir + "/\(name)", $0) }
         }
     }
 
