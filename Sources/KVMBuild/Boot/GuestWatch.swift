@@ -39,9 +39,13 @@ struct GuestWatch: Sendable {
 
     /// The one error for a full build folder, with what is left there.
     static func diskFull(_ folder: String) -> KVMBuildError {
-        let free = (try? FileManager.default.attributesOfFileSystem(forPath: folder)[.systemFreeSize] as? Int64).flatMap { $0 }
-        let left = free.map { " (\($0 >> 20) MiB free)" } ?? ""
+        let left = freeBytes(folder).map { " (\($0 >> 20) MiB free)" } ?? ""
         return KVMBuildError(.io, "disk full: writing to \(folder) failed\(left)",
                              fix: "free space there, or build elsewhere with --build-dir")
+    }
+
+    /// Free bytes on the file system holding `folder`, when it can be asked.
+    static func freeBytes(_ folder: String) -> Int64? {
+        (try? FileManager.default.attributesOfFileSystem(forPath: folder)[.systemFreeSize] as? Int64).flatMap { $0 }
     }
 }

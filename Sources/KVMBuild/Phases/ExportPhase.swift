@@ -27,8 +27,7 @@ struct ExportPhase: BuildPhase {
         args += [paths.overlay, paths.imagePartial]
         let code = try await ProcessRunner.runInheritingOutput(ProcessSpec("qemu-img", args))
         guard code == 0 else {
-            let free = (try? FileManager.default.attributesOfFileSystem(forPath: paths.root)[.systemFreeSize] as? Int64).flatMap { $0 }
-            if let free, free < 64 << 20 { throw GuestWatch.diskFull(paths.root) }
+            if let free = GuestWatch.freeBytes(paths.root), free < 64 << 20 { throw GuestWatch.diskFull(paths.root) }
             throw KVMBuildError(.processFailed, "qemu-img convert exited \(code)", fix: "check free space in \(build.options.buildDirectory)")
         }
         guard rename(paths.imagePartial, paths.image) == 0 else { throw KVMBuildError(.io, "cannot rename \(paths.imagePartial)") }
