@@ -31,18 +31,20 @@ t1=$(date +%s.%N)
 ids+=("$(cat "$work/osc.id")")
 
 t2=$(date +%s.%N)
-/usr/bin/time -f '%M' -o "$work/rss" "$kvmbuild" upload "$work/image.qcow2" --name "bench-kvmbuild-$$" --os-cloud kvmbuild-demo --force > "$work/kvm.id"
+/usr/bin/time -f '%M %U %S' -o "$work/rss" "$kvmbuild" upload "$work/image.qcow2" --name "bench-kvmbuild-$$" --os-cloud kvmbuild-demo --force > "$work/kvm.id"
 t3=$(date +%s.%N)
 ids+=("$(cat "$work/kvm.id")")
 
-osc=$(echo "$t1 - $t0" | bc); kvm=$(echo "$t3 - $t2" | bc); rss_kib=$(cat "$work/rss")
-/usr/bin/python3 - "$bytes" "$osc" "$kvm" "$rss_kib" <<'PY'
+osc=$(echo "$t1 - $t0" | bc); kvm=$(echo "$t3 - $t2" | bc); read -r rss_kib cpu_user cpu_sys < "$work/rss"
+/usr/bin/python3 - "$bytes" "$osc" "$kvm" "$rss_kib" "$cpu_user" "$cpu_sys" <<'PY'
 import sys
 size, osc, kvm, rss = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+cpu = float(sys.argv[5]) + float(sys.argv[6])
 mib = size / 2**20
 print(f"{'':24}{'openstack CLI':>14}{'kvmbuild':>12}")
 print(f"{'wall s (incl. auth)':24}{osc:>14.1f}{kvm:>12.1f}")
 print(f"{'MiB/s':24}{mib / osc:>14.0f}{mib / kvm:>12.0f}")
 print(f"throughput ratio kvmbuild/openstack: {osc / kvm:.2f} (target >= 1.0)")
+print(f"kvmbuild CPU s (user + sys): {cpu:.1f} of {kvm:.1f} s wall (the rest is waiting on Glance)")
 print(f"kvmbuild peak RSS: {rss / 1024:.1f} MiB (target <= 64)")
 PY
