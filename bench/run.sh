@@ -5,12 +5,15 @@
 # total wall time, guest boot-to-ready, Ansible, the rest ("overhead"), image bytes, and the
 # ratios kvmbuild/Packer. kvmbuild also seals and verifies its image; Packer does neither.
 #   bench/run.sh            (needs the README's set-up; installs packer if missing)
+#   BENCH_FIRST=kvmbuild bench/run.sh    runs kvmbuild first: alternate the order between runs
+#                                        so neither tool always meets a warmer mirror or cache
+#   KVMBUILD_BIN=path bench/run.sh       measures that binary instead of building .build/debug
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 command -v packer >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y -q packer >/dev/null; }
-bash scripts/swift.sh build >/dev/null
-kvmbuild="$repo/.build/debug/kvmbuild"
+if [ -z "${KVMBUILD_BIN:-}" ]; then bash scripts/swift.sh build >/dev/null; fi
+kvmbuild="${KVMBUILD_BIN:-$repo/.build/debug/kvmbuild}"
 base=$(bash scripts/build-base-image.sh)
 base_sha=$(cut -d' ' -f1 "$base.sha256")
 munge_key=$(bash scripts/make-test-munge-key.sh)
@@ -41,21 +44,28 @@ write_files:
 YAML
 printf 'instance-id: iid-bench-%s\nlocal-hostname: builder\n' "$(date +%s)" > "$work/seed/meta-data"
 
-echo "bench: packer build ..." >&2
-t0=$(date +%s.%N)
-(cd "$work" && PACKER_TMP_DIR="$work/tmp" TMPDIR="$work/tmp" CHECKPOINT_DISABLE=1 PACKER_LOG=1 \
-  packer build -timestamp-ui -color=false \
-    -var "base_image=$base" -var "base_sha256=$base_sha" -var "accelerator=$accel" \
-    -var "output_dir=$work/packer-out" -var "seed_dir=$work/seed" -var "ssh_key=$work/id_ed25519" \
-    -var "playbook=$repo/ansible/site.yml" -var "serial_log=$work/packer-serial.log" \
-    "$repo/bench/packer-compute.json" > "$work/packer.log" 2>&1) || { tail -30 "$work/packer.log" >&2; exit 1; }
-t1=$(date +%s.%N)
+run_packer() {
+  echo "bench: packer build ..." >&2
+  t0=$(date +%s.%N)
+  (cd "$work" && PACKER_TMP_DIR="$work/tmp" TMPDIR="$work/tmp" CHECKPOINT_DISABLE=1 PACKER_LOG=1 \
+    packer build -timestamp-ui -color=false \
+      -var "base_image=$base" -var "base_sha256=$base_sha" -var "accelerator=$accel" \
+      -var "output_dir=$work/packer-out" -var "seed_dir=$work/seed" -var "ssh_key=$work/id_ed25519" \
+      -var "playbook=$repo/ansible/site.yml" -var "serial_log=$work/packer-serial.log" \
+      "$repo/bench/packer-compute.json" > "$work/packer.log" 2>&1) || { tail -30 "$work/packer.log" >&2; exit 1; }
+  t1=$(date +%s.%N)
+}
 
-echo "bench: kvmbuild compute ..." >&2
-t2=$(date +%s.%N)
-"$kvmbuild" compute --build-dir "$work/kvmbuild" --accel "$accel" > "$work/kvmbuild.out" 2> "$work/kvmbuild.log" \
-  || { tail -30 "$work/kvmbuild.log" >&2; exit 1; }
-t3=$(date +%s.%N)
+run_kvmbuild() {
+  echo "bench: kvmbuild compute ..." >&2
+  t2=$(date +%s.%N)
+  "$kvmbuild" compute --build-dir "$work/kvmbuild" --accel "$accel" > "$work/kvmbuild.out" 2> "$work/kvmbuild.log" \
+    || { tail -30 "$work/kvmbuild.log" >&2; exit 1; }
+  t3=$(date +%s.%N)
+}
+
+if [ "${BENCH_FIRST:-packer}" = kvmbuild ]; then run_kvmbuild; run_packer; else run_packer; run_kvmbuild; fi
+echo "bench: $(date -u +%FT%TZ), ${BENCH_FIRST:-packer} first" >&2
 
 PACKER_TOTAL=$(echo "$t1 - $t0" | bc) KVMBUILD_TOTAL=$(echo "$t3 - $t2" | bc) WORK="$work" /usr/bin/python3 - <<'PY'
 import json, os, re, datetime, glob

@@ -43,8 +43,49 @@ public final class Handle: @unchecked Sendable {
 
     public func launch() throws { try check(guestfs_launch(g), "guestfs_launch") }
 
-    /// Finds the guest's operating system and mounts its filesystems (read-only if asked).
-    /// Returns the inspected root device.
+    /// The guest's filesystems as mounted: (mountpoint, device), shallow paths first.
+    public private(set) var mounts: [(mountpoint: String, device: String)] = []
+
+    /// Finds the guest's operating system and mounts its filesystems (read-only if asked);
+    /// returns the root device. A quick probe finds the root filesystem when fstab shows it
+    /// holds the whole tree (see `Fstab`); anything else gets libguestfs's full inspection.
+    @discardableResult
+    public func mountOperatingSystem(readOnly: Bool) throws -> String {
+        if let root = try probeRoot() {
+            try mount([("/", root)], readOnly: readOnly)
+            return root
+        }
+        return try inspectAndMount(readOnly: readOnly)
+    }
+
+    /// Unmounts everything and mounts the same filesystems again read-only: what was just
+    /// written can then be checked as it will be shipped, without a second appliance.
+    public func remountReadOnly() throws {
+        let current = mounts
+        try unmountAll()
+        try mount(current, readOnly: true)
+    }
+
+    private static let rootFilesystemTypes: Set<String> = ["ext2", "ext3", "ext4", "xfs", "btrfs"]
+
+    /// The partition (or whole disk) whose filesystem has /etc/os-release and an fstab that
+    /// mounts nothing else we touch; nil when there is none or the layout needs inspection.
+    private func probeRoot() throws -> String? {
+        var candidates = try takeList(guestfs_list_partitions(g), "guestfs_list_partitions")
+        if candidates.isEmpty { candidates = try takeList(guestfs_list_devices(g), "guestfs_list_devices") }
+        for device in candidates {
+            // Partitions without a filesystem (BIOS boot, LVM, swap) have no type or the wrong one.
+            guard let type = try? takeString(guestfs_vfs_type(g, device), "guestfs_vfs_type"),
+                  Self.rootFilesystemTypes.contains(type),
+                  guestfs_mount_ro(g, device, "/") == 0 else { continue }
+            defer { _ = guestfs_umount_all(g) }
+            guard try exists("/etc/os-release"), try exists("/etc/fstab") else { continue }
+            return Fstab(try cat("/etc/fstab")).rootHoldsTheTree ? device : nil
+        }
+        return nil
+    }
+
+    /// libguestfs's full inspection, then its mounts; `distro` and `majorVersion` need it.
     @discardableResult
     public func inspectAndMount(readOnly: Bool) throws -> String {
         let roots = try takeList(guestfs_inspect_os(g), "guestfs_inspect_os")
@@ -53,13 +94,18 @@ public final class Handle: @unchecked Sendable {
         }
         let pairs = try takeList(guestfs_inspect_get_mountpoints(g, root), "guestfs_inspect_get_mountpoints")
         // Mount shallow paths first so /boot lands inside /.
-        let mounts = stride(from: 0, to: pairs.count - 1, by: 2).map { (pairs[$0], pairs[$0 + 1]) }
+        let found = stride(from: 0, to: pairs.count - 1, by: 2).map { (pairs[$0], pairs[$0 + 1]) }
             .sorted { $0.0.count < $1.0.count }
-        for (mountpoint, device) in mounts {
+        try mount(found, readOnly: readOnly)
+        return root
+    }
+
+    private func mount(_ list: [(mountpoint: String, device: String)], readOnly: Bool) throws {
+        for (mountpoint, device) in list {
             let rc = readOnly ? guestfs_mount_ro(g, device, mountpoint) : guestfs_mount(g, device, mountpoint)
             try check(rc, "guestfs_mount(\(device) on \(mountpoint))")
         }
-        return root
+        mounts = list
     }
 
     public func distro(root: String) throws -> String { try takeString(guestfs_inspect_get_distro(g, root), "guestfs_inspect_get_distro") }
@@ -110,7 +156,10 @@ public final class Handle: @unchecked Sendable {
     }
 
     public func sync() throws { try check(guestfs_sync(g), "guestfs_sync") }
-    public func unmountAll() throws { try check(guestfs_umount_all(g), "guestfs_umount_all") }
+    public func unmountAll() throws {
+        try check(guestfs_umount_all(g), "guestfs_umount_all")
+        mounts = []
+    }
 
     /// Flushes and stops the appliance; for writable handles this is when changes are safe on disk.
     public func shutdown() throws { try check(guestfs_shutdown(g), "guestfs_shutdown") }

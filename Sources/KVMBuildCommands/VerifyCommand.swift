@@ -3,7 +3,7 @@ import Foundation
 import KVMBuild
 import KVMBuildSupport
 
-/// `kvmbuild verify IMAGE`: the build's last phase on its own, read-only, on any exported image.
+/// `kvmbuild verify IMAGE`: the checks a build runs after its seal, on any exported image, read-only.
 struct VerifyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",

@@ -25,6 +25,11 @@ import Testing
         #expect(try g.exists("/usr/bin/cloud-init"))
         #expect(try g.glob("/etc/ssh/ssh_host_*").isEmpty, "a base image must not ship host keys")
         #expect(throws: GuestfsError.self) { try g.cat("/no/such/file") }
+        // The quick probe the seal and verify use finds the root that full inspection found.
+        try g.unmountAll()
+        #expect(try g.mountOperatingSystem(readOnly: true) == root)
+        #expect(g.mounts.map(\.mountpoint) == ["/"])
+        #expect(try g.exists("/etc/cloud/cloud.cfg.d/90-kvmbuild-image.cfg"))
         try g.shutdown()
     }
 }

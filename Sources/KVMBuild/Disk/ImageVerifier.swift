@@ -3,8 +3,9 @@ import Foundation
 import Guestfs
 import KVMBuildSupport
 
-/// Proves, on the exported file and read-only, that the playbook's units are enabled and that
-/// nothing the build owned survived the seal.
+/// Proves, read-only, that the playbook's units are enabled and that nothing the build owned
+/// survived the seal. A build runs the checks in the seal's own appliance, on the sealed disk
+/// remounted read-only; `kvmbuild verify` runs them on any exported file.
 public struct ImageVerifier: Sendable {
     public struct Check: Sendable, Codable {
         public let name: String
@@ -32,7 +33,7 @@ public struct ImageVerifier: Sendable {
             let g = try Handle(forceTCG: forceTCG)
             try g.addDrive(image, format: "qcow2", readOnly: true)
             try g.launch()
-            try g.inspectAndMount(readOnly: true)
+            try g.mountOperatingSystem(readOnly: true)
             return try checks(g)
         }
     }

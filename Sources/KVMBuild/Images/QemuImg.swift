@@ -23,4 +23,10 @@ enum QemuImg {
         let raw = try JSONDecoder().decode(Raw.self, from: Data(result.stdout.utf8))
         return Info(format: raw.format, virtualSize: raw.virtualSize, actualSize: raw.actualSize ?? 0, backingFile: raw.backingFilename)
     }
+
+    /// qemu-img's own consistency check of a qcow2 (metadata, refcounts, no leaks); fast.
+    static func check(_ path: String) async throws {
+        _ = try await ProcessRunner.checked(ProcessSpec("qemu-img", ["check", "-q", path]),
+                                            fix: "the export is damaged; check the disk under \((path as NSString).deletingLastPathComponent) and rebuild")
+    }
 }

@@ -9,7 +9,8 @@ public struct ExportedImage: Sendable, Codable {
     public let virtualSizeBytes: Int64
 }
 
-/// Flattens the overlay into a standalone, compressed qcow2 (no backing file).
+/// Flattens the sealed, verified overlay into a standalone, compressed qcow2 (no backing file),
+/// checked by qemu-img before it takes its final name.
 struct ExportPhase: BuildPhase {
     let name = "export"
 
@@ -30,6 +31,7 @@ struct ExportPhase: BuildPhase {
             if let free = GuestWatch.freeBytes(paths.root), free < 64 << 20 { throw GuestWatch.diskFull(paths.root) }
             throw KVMBuildError(.processFailed, "qemu-img convert exited \(code)", fix: "check free space in \(build.options.buildDirectory)")
         }
+        try await QemuImg.check(paths.imagePartial)
         guard rename(paths.imagePartial, paths.image) == 0 else { throw KVMBuildError(.io, "cannot rename \(paths.imagePartial)") }
         let sha = try Hashing.sha256(ofFile: paths.image)
         try "\(sha)  \(paths.name).qcow2\n".write(toFile: paths.imageChecksum, atomically: true, encoding: .utf8)

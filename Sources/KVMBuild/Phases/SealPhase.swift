@@ -1,16 +1,30 @@
-/// Generalises the stopped guest's disk (libguestfs, one appliance launch).
+import KVMBuildSupport
+
+/// Generalises the stopped guest's disk and proves it (units enabled, build leftovers gone) in
+/// one libguestfs appliance, before anything is exported: a failed check costs no export.
 struct SealPhase: BuildPhase {
     let name = "seal"
 
     func run(_ build: BuildContext) async throws {
-        let sealer = ImageSealer(disk: build.paths.overlay, buildUser: build.target.sshUser, forceTCG: build.accelerator == .tcg)
+        let forceTCG = build.accelerator == .tcg
+        let sealer = ImageSealer(disk: build.paths.overlay, buildUser: build.target.sshUser, forceTCG: forceTCG)
+        let verifier = ImageVerifier(image: build.paths.overlay, expectations: build.target.verify, buildUser: build.target.sshUser,
+                                     forceTCG: forceTCG)
+        let result: (removed: [String], checks: [ImageVerifier.Check])
         do {
-            build.sealedItems = try await sealer.seal()
+            result = try await sealer.sealAndCheck(verifier)
         } catch {
             throw KVMBuildError(.guestfs, "sealing the disk failed", fix: "run kvmbuild check; libguestfs needs a readable /boot/vmlinuz-*", cause: ErrorMessage("\(error)"))
         }
-        build.console.debug("sealed: \(build.sealedItems.joined(separator: ", "))")
+        build.sealedItems = result.removed
+        build.verifyChecks = result.checks
+        build.console.debug("sealed: \(result.removed.joined(separator: ", "))")
+        let failed = result.checks.filter { !$0.passed }
+        failed.forEach { build.console.error("verify: \($0.name): \($0.detail)") }
+        if let first = failed.first {
+            throw KVMBuildError(.verifyFailed, "the sealed image failed \(failed.count) check(s), first: \(first.name): \(first.detail)",
+                                fix: "fix the playbook or the seal; nothing was exported")
+        }
+        build.console.info("sealed and verified: \(result.checks.count) checks passed")
     }
 }
-
-import KVMBuildSupport

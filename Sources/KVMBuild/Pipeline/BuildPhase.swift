@@ -15,9 +15,9 @@ public enum BuildPlan {
         WaitForSSHPhase(),     // pinned host key, boot watchdog, cloud-init done
         ProvisionPhase(),      // ansible-playbook, guest in builder ⊂ compute
         ShutdownPhase(),       // ACPI, then force
-        SealPhase(),           // libguestfs: drop keys, cloud state, machine-id, logs; trim
-        ExportPhase(),         // standalone compressed qcow2 + sha256
-        VerifyPhase(),         // libguestfs, read-only: prove the exported file
+        SealPhase(),           // libguestfs: drop keys, cloud state, machine-id, logs; trim;
+                               //   then, remounted read-only in the same appliance, verify
+        ExportPhase(),         // standalone compressed qcow2, qemu-img check, sha256
         PublishPhase(),        // manifest + <target>-latest
     ]
 }
