@@ -20,7 +20,13 @@ munge_key=$(bash scripts/make-test-munge-key.sh)
 accel=$("$kvmbuild" check --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["accelerator"])')
 work=$(mktemp -d /tmp/kvmbuild-bench.XXXXXX)
 # Kept when anything fails, for a look at the logs.
-trap 'rc=$?; if [ "$rc" = 0 ]; then rm -rf "$work"; else echo "bench: failed; logs kept in $work" >&2; fi' EXIT
+# Logs of every run are kept (images are not), so a surprising ratio can be looked into later.
+logs="${BENCH_LOGS:-/tmp/kvmbuild-bench-logs}/$(date -u +%Y%m%dT%H%M%SZ)"
+keep_logs() {
+  mkdir -p "$logs"
+  cp "$work"/*.log "$work"/kvmbuild/*/ansible.log "$work"/kvmbuild/*/manifest.json "$logs/" 2>/dev/null || true
+}
+trap 'rc=$?; keep_logs; if [ "$rc" = 0 ]; then rm -rf "$work"; echo "bench: logs in $logs" >&2; else echo "bench: failed; logs kept in $work" >&2; fi' EXIT
 echo "bench: accelerator $accel, base $base, work $work" >&2
 
 # Packer's seed: NoCloud with the same essentials kvmbuild's config drive carries.

@@ -32,6 +32,17 @@ import KVMBuildSupport
         #expect(target.groups == ["compute"])
         #expect(target.sshUser == "kvmbuild")
         #expect(target.extraVars["slurm_conf_server"] == "ctl")
+        #expect(target.compression == .zstd)
+    }
+
+    @Test func compressionIsZstdOrZlib() throws {
+        let base = "base_image: { source: x, checksum: 'sha256:00' }, playbook: a.yml"
+        let zlib = try write("defaults: { compression: zlib }\ntargets:\n  compute: { \(base) }\n")
+        #expect(try TargetsFile.load(path: zlib).target("compute").compression == .zlib)
+        let bad = try write("targets:\n  compute: { \(base), compression: xz }\n")
+        #expect {
+            try TargetsFile.load(path: bad)
+        } throws: { ($0 as? KVMBuildError)?.message.contains("unknown compression 'xz'") == true }
     }
 
     @Test func unknownTargetNamesTheKnownOnes() throws {

@@ -20,6 +20,7 @@ public enum InputsFingerprint {
             "playbook-tree \(try TreeHash.sha256(directory: playbookDir))",
             "groups \(target.groups.joined(separator: ","))",
             "disk \(target.diskSizeGiB.map(String.init) ?? "base")",
+            "compression \(target.compression.rawValue)",
             "ssh-user \(target.sshUser)",
             "munge-key \(target.mungeKey != nil)",
             "seed \(options.seed.rawValue)",

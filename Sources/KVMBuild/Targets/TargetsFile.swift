@@ -78,6 +78,7 @@ struct RawTarget: Decodable {
     var ssh_user: String?
     var munge_key: String?
     var output_name: String?
+    var compression: String?
     var verify: RawVerify?
     var glance: RawGlance?
 
@@ -93,6 +94,11 @@ struct RawTarget: Decodable {
         let checksum = try need(base_image?.checksum ?? d?.base_image?.checksum, "base_image.checksum")
         let v = verify ?? d?.verify
         let g = glance ?? d?.glance
+        let compressionName = compression ?? d?.compression ?? ImageCompression.zstd.rawValue
+        guard let imageCompression = ImageCompression(rawValue: compressionName) else {
+            throw KVMBuildError(.invalidInput, "target '\(name)': unknown compression '\(compressionName)'",
+                                fix: "use compression: zstd (QEMU >= 5.1 readers) or zlib (any reader)")
+        }
         return Target(
             name: name,
             baseImage: .init(source: PathExpansion.resolveSource(source, base: base),
@@ -109,7 +115,8 @@ struct RawTarget: Decodable {
             outputName: output_name ?? d?.output_name ?? "{target}-{yymmdd}-{hhmm}-{gitsha}",
             verify: .init(enabledUnits: v?.enabled_units ?? [], absent: v?.absent ?? [], files: v?.files ?? []),
             glance: .init(properties: g?.properties ?? [:], minDiskGib: g?.min_disk, minRamMib: g?.min_ram,
-                          visibility: g?.visibility, tags: g?.tags ?? []))
+                          visibility: g?.visibility, tags: g?.tags ?? []),
+            compression: imageCompression)
     }
 }
 

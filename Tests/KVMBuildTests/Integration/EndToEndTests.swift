@@ -53,6 +53,8 @@ extension IntegrationTests {
         #expect(properties["kvmbuild_git_sha"] as? String == manifest.gitSha)
         #expect(manifest.accelerator == "tcg")
         #expect(manifest.phases.map(\.phase) == BuildPlan.phases.map(\.name).filter { $0 != "publish" })
+        let ansibleLog = try String(contentsOfFile: harness.buildDir + "/compute-latest/ansible.log", encoding: .utf8)
+        #expect(ansibleLog.contains("TASK [Check the builder is inert"), "the play checked the builder live")
         let allPassed = manifest.verified.allSatisfy { $0.passed }
         #expect(allPassed)
         let latest = try FileManager.default.destinationOfSymbolicLink(atPath: harness.buildDir + "/compute-latest")
@@ -84,6 +86,15 @@ extension IntegrationTests {
             #expect(build.hostPublicKey?.hasPrefix(String(hostKey.split(separator: " ").prefix(2).joined(separator: " "))) == true)
             let v1 = try await ssh.sudo("systemctl is-enabled munge slurmd")
             #expect(v1 == "enabled\nenabled")
+            // What the play left for any node: configless slurmd, the NFS export in fstab, no
+            // policy-rc.d. (That nothing was started in the build guest, the play itself checks
+            // live, as its last task in `builder`.)
+            let slurmdOptions = try await ssh.sudo("cat /etc/default/slurmd")
+            #expect(slurmdOptions.contains("--conf-server slurm-control"))
+            #expect(try await ssh.sudo("test -e /etc/slurm/slurm.conf && echo present || echo absent") == "absent")
+            #expect(try await ssh.sudo("grep -c ' /mnt/home nfs ' /etc/fstab") == "1")
+            #expect(try await ssh.sudo("test -e /usr/sbin/policy-rc.d && echo left || echo gone") == "gone")
+            #expect(try await ssh.sudo("stat -c '%U:%G %a' /etc/munge/munge.key") == "munge:munge 400")
             // The same play as a plain compute node (not builder) starts the services. slurmd may
             // fail: no slurmctld exists here to serve its config — expected. No NFS server either.
             let code = try await runPlayAsPlainCompute(build, varsYAML: "nfs_client_mounts: []\n")

@@ -224,7 +224,7 @@ extension IntegrationTests {
     }
 
     /// Interrupted (cancelled, as a signal does) right after each phase up to SSH (provision has its own signal test
-    /// above; the late phases are interrupted in PlaybookTests): each run undoes everything.
+    /// above; the export is interrupted in LatePhaseTests): each run undoes everything.
     @Test func interruptAfterEachEarlyPhaseLeavesNothing() async throws {
         let harness = try Harness()
         defer { harness.remove() }
