@@ -97,11 +97,20 @@ extension IntegrationTests {
             """,
         ])
         defer { harness.remove() }
-        let first = try harness.start(["build", "slow"])
-        let second = try harness.start(["build", "slow"])
+        // Two TCG guests on two cores: a console can stay silent longer than the default
+        // 120 s boot watchdog allows, which is not what this test is about.
+        let first = try harness.start(["build", "slow", "--boot-watchdog", "400"])
+        let second = try harness.start(["build", "slow", "--boot-watchdog", "400"])
         defer { [first, second].filter(\.isRunning).forEach { kill($0.processIdentifier, SIGKILL) } }
-        try await harness.waitFor("both builds to reach provision", timeout: 900) {
-            harness.states().count == 2 && harness.states().allSatisfy { (try? String(contentsOfFile: $0.folder + "/ansible.log", encoding: .utf8))?.contains("Wait long enough") == true }
+        // Two TCG guests share two cores here: each boots about half as fast as one alone.
+        try await harness.waitFor("both builds to reach provision", timeout: 1200) {
+            // A build that ended on its own will never get there: stop waiting and say why.
+            if let ended = [first, second].first(where: { !$0.isRunning }) {
+                let output = harness.logs().compactMap { try? String(contentsOfFile: $0, encoding: .utf8) }.joined(separator: "\n---\n")
+                Issue.record("a build exited (\(ended.terminationStatus)) before provision: \(output.suffix(3000))")
+                throw TimeoutError()
+            }
+            return harness.states().count == 2 && harness.states().allSatisfy { (try? String(contentsOfFile: $0.folder + "/ansible.log", encoding: .utf8))?.contains("Wait long enough") == true }
         }
         let ports = harness.states().compactMap(\.state.sshPort)
         #expect(ports.count == 2 && Set(ports).count == 2, "ports \(ports) must differ")
