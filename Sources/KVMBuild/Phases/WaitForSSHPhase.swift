@@ -52,16 +52,38 @@ struct WaitForSSHPhase: BuildPhase {
         }
         build.console.info(String(format: "ssh up after %.0f s; waiting for cloud-init", Date().timeIntervalSince(start)))
 
-        let status = try await watch.guarding { try await client.run(["cloud-init", "status", "--wait"], timeout: 15 * 60) }
+        try await waitForCloudInit(client, watch, build)
+    }
+
+    /// `cloud-init status --wait` over SSH. The login that proved SSH up can come just before
+    /// cloud-init's set-passwords module restarts sshd (it does whenever it rewrites
+    /// PasswordAuthentication); a connection made during that restart fails with ssh's own exit
+    /// status 255, which is a reason to log in again, not a cloud-init failure.
+    private func waitForCloudInit(_ client: SSHClient, _ watch: GuestWatch, _ build: BuildContext) async throws {
+        let deadline = Date().addingTimeInterval(15 * 60)
+        var status: ProcessResult
+        while true {
+            status = try await watch.guarding { try await client.run(["cloud-init", "status", "--wait"], timeout: max(30, deadline.timeIntervalSinceNow)) }
+            guard status.exitCode == Self.sshTransportFailure, Date() < deadline else { break }
+            build.console.info("ssh dropped while waiting for cloud-init (\(status.stderr.trimmingCharacters(in: .whitespacesAndNewlines))); logging in again")
+            try await Task.sleep(nanoseconds: 3_000_000_000)
+        }
         switch status.exitCode {
-        case 0: break
+        case 0: return
         case 2: build.console.warning("cloud-init finished with recoverable errors: \(status.stdout.trimmingCharacters(in: .whitespacesAndNewlines))")
+        case Self.sshTransportFailure:
+            throw KVMBuildError(.sshFailed, "ssh to the guest kept failing while waiting for cloud-init: \(status.stderr.trimmingCharacters(in: .whitespacesAndNewlines))",
+                                fix: "read the console log \(build.paths.consoleLog)")
         default:
             let long = (try? await client.run(["cloud-init", "status", "--long"], timeout: 60))?.stdout ?? ""
-            throw KVMBuildError(.provisionFailed, "cloud-init failed in the guest: \(long.split(separator: "\n").filter { $0.contains("error") || $0.contains("status") }.joined(separator: "; "))",
+            let detail = long.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: "; ")
+            throw KVMBuildError(.provisionFailed, "cloud-init failed in the guest (status --wait exited \(status.exitCode)): \(detail.isEmpty ? status.stdout.trimmingCharacters(in: .whitespacesAndNewlines) : detail)",
                                 fix: "read /var/log/cloud-init.log in the guest (--on-error=abort, then kvmbuild ssh)")
         }
     }
+
+    /// ssh's own exit status when the connection, not the remote command, failed.
+    private static let sshTransportFailure: Int32 = 255
 
     private func failure(_ code: KVMBuildError.Code, _ message: String, fix: String, _ console: ConsoleLog) -> KVMBuildError {
         KVMBuildError(code, message, fix: fix, cause: ConsoleTail(text: "last console lines:\n" + console.tail(30)))

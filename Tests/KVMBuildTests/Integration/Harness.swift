@@ -26,11 +26,18 @@ struct Harness {
     let project: String
     var buildDir: String { project + "/build" }
 
-    init(targets: String? = nil, extraFiles: [String: String] = [:]) throws {
+    /// `userDataAppendix` is appended to the repo's cloud-init template for this project only.
+    init(targets: String? = nil, extraFiles: [String: String] = [:], userDataAppendix: String? = nil) throws {
         project = FileManager.default.temporaryDirectory.appendingPathComponent("kvmbuild-it-\(UUID().uuidString.prefix(8))").path
         let fm = FileManager.default
         try fm.createDirectory(atPath: project + "/build", withIntermediateDirectories: true)
-        try fm.createSymbolicLink(atPath: project + "/cloud-init", withDestinationPath: Self.repo + "/cloud-init")
+        if let userDataAppendix {
+            try fm.createDirectory(atPath: project + "/cloud-init", withIntermediateDirectories: true)
+            let template = try String(contentsOfFile: Self.repo + "/cloud-init/user-data.yaml", encoding: .utf8)
+            try (template + userDataAppendix).write(toFile: project + "/cloud-init/user-data.yaml", atomically: true, encoding: .utf8)
+        } else {
+            try fm.createSymbolicLink(atPath: project + "/cloud-init", withDestinationPath: Self.repo + "/cloud-init")
+        }
         try fm.createSymbolicLink(atPath: project + "/ansible", withDestinationPath: Self.repo + "/ansible")
         let yaml = try targets ?? String(contentsOfFile: Self.repo + "/kvmbuild.yml", encoding: .utf8)
         try yaml.write(toFile: project + "/kvmbuild.yml", atomically: true, encoding: .utf8)
