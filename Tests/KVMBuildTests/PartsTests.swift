@@ -28,6 +28,10 @@ import Yams
 }
 
 @Suite struct UserDataTests {
+    let scratch: Scratch
+
+    init() throws { scratch = try Scratch("kvmbuild-iso") }
+
     @Test func carriesUserKeysHostKeyAndMungeKey() throws {
         let munge = Data((0..<64).map { UInt8($0) })
         let content = ConfigDriveContent(flavor: .configdrive, instanceID: "i-1", hostname: "h", user: "kvmbuild",
@@ -51,8 +55,7 @@ import Yams
     }
 
     @Test func isoHasTheFlavoursLabelAndIsPrivate() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kvmbuild-iso-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = scratch.path
         for flavor in ConfigDriveContent.Flavor.allCases {
             let iso = dir + "/\(flavor.rawValue).iso"
             let content = ConfigDriveContent(flavor: flavor, instanceID: "i", hostname: "h", user: "u", authorizedKeys: [], hostKey: nil, mungeKey: nil)
@@ -92,8 +95,12 @@ import Yams
 }
 
 @Suite struct PortReservationTests {
+    let scratch: Scratch
+
+    init() throws { scratch = try Scratch("kvmbuild-ports") }
+
     @Test func concurrentReservationsNeverShareAPort() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kvmbuild-ports-\(UUID().uuidString)").path
+        let dir = scratch.path + "/a"
         let range = 24_100...24_103
         let held = try (0..<4).map { _ in try PortReservation.reserve(lockDirectory: dir, range: range) }
         #expect(Set(held.map(\.port)).count == 4)
@@ -103,7 +110,7 @@ import Yams
     }
 
     @Test func portInUseIsSkipped() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kvmbuild-ports-\(UUID().uuidString)").path
+        let dir = scratch.path + "/b"
         // Take 24110 with a listening socket; the reservation must pick 24111.
         let sock = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(sock) }
@@ -147,14 +154,12 @@ extension PortReservationTests {
 }
 
 @Suite struct ImageCacheTests {
-    func tempDir() throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kvmbuild-cache-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        return dir
-    }
+    let scratch: Scratch
+
+    init() throws { scratch = try Scratch("kvmbuild-cache") }
 
     @Test func wrongChecksumLeavesNothingInTheCache() async throws {
-        let dir = try tempDir()
+        let dir = scratch.path
         let source = dir + "/base.img"
         try Data(repeating: 7, count: 3 << 20).write(to: URL(fileURLWithPath: source))
         let wrong = String(repeating: "0", count: 64)
@@ -168,7 +173,7 @@ extension PortReservationTests {
     }
 
     @Test func verifiedImageIsStoredUnderItsHashOnce() async throws {
-        let dir = try tempDir()
+        let dir = scratch.path
         let source = dir + "/base.img"
         try Data(repeating: 9, count: 5 << 20).write(to: URL(fileURLWithPath: source))
         let sha = try Hashing.sha256(ofFile: source)
@@ -183,8 +188,12 @@ extension PortReservationTests {
 }
 
 @Suite struct ProcessRunnerTests {
+    let scratch: Scratch
+
+    init() throws { scratch = try Scratch("kvmbuild-proc") }
+
     @Test func cancellationKillsTheChild() async throws {
-        let marker = FileManager.default.temporaryDirectory.appendingPathComponent("kvmbuild-proc-\(UUID().uuidString)").path
+        let marker = scratch.path + "/pid"
         let task = Task { try await ProcessRunner.run(ProcessSpec("/bin/sh", ["-c", "echo $$ > \(marker); exec sleep 300"])) }
         var pid: Int32?
         for _ in 0..<100 where pid == nil {
@@ -215,6 +224,7 @@ extension PortReservationTests {
 
     @Test func brokenPlaybookIsReportedWithTheFix() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("broken-\(UUID().uuidString).yml").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
         try "- hosts: all\n  tasks:\n    - name: x\n      no.such.module: {}\n".write(toFile: path, atomically: true, encoding: .utf8)
         await #expect {
             try await PlaybookRun(playbook: path, inventories: [], limit: nil, logPath: "/dev/null").syntaxCheck()

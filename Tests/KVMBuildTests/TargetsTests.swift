@@ -4,10 +4,15 @@ import Testing
 import KVMBuildSupport
 
 @Suite struct TargetsFileTests {
+    let scratch: Scratch
+
+    init() throws { scratch = try Scratch("kvmbuild-targets") }
+
+    /// Writes `yaml` as a targets file in a folder of its own (paths in it resolve from there).
     func write(_ yaml: String) throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kvmbuild-targets-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let path = dir.appendingPathComponent("kvmbuild.yml").path
+        let dir = scratch.path + "/\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let path = dir + "/kvmbuild.yml"
         try yaml.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
@@ -73,10 +78,14 @@ import KVMBuildSupport
 }
 
 @Suite struct ChecksumTests {
+    let scratch: Scratch
+
+    init() throws { scratch = try Scratch("kvmbuild-sum") }
+
     @Test func forms() throws {
         let hex = String(repeating: "ab", count: 32)
         #expect(try Checksum.parse("sha256:\(hex.uppercased())") == hex)
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("sum-\(UUID().uuidString)").path
+        let file = scratch.path + "/image.qcow2.sha256"
         try "\(hex)  image.qcow2\n".write(toFile: file, atomically: true, encoding: .utf8)
         #expect(try Checksum.parse("file:\(file)") == hex)
         #expect(throws: KVMBuildError.self) { try Checksum.parse("sha256:1234") }
@@ -85,6 +94,10 @@ import KVMBuildSupport
 }
 
 @Suite struct OutputNameTests {
+    let scratch: Scratch
+
+    init() throws { scratch = try Scratch("kvmbuild-names") }
+
     @Test func patternExpands() {
         let date = Date(timeIntervalSince1970: 1_795_000_000)  // 2026-11-18 11:06:40 UTC
         #expect(BuildFolder.name(pattern: "{target}-{yymmdd}-{hhmm}-{gitsha}", target: "compute", id: "x", gitSha: "abc1234", date: date)
@@ -92,7 +105,7 @@ import KVMBuildSupport
     }
 
     @Test func sameNameTwiceGetsASuffix() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kvmbuild-names-\(UUID().uuidString)").path
+        let dir = scratch.path
         let first = try BuildFolder.create(in: dir, name: "compute-1")
         let second = try BuildFolder.create(in: dir, name: "compute-1")
         #expect(first.name == "compute-1")
@@ -111,6 +124,7 @@ import KVMBuildSupport
             verified: [ImageVerifier.Check(name: "c", passed: true, detail: "d")],
             glance: .init(properties: ["os_distro": "debian"], minDiskGib: 2, minRamMib: 1024, visibility: nil, tags: ["t"]))
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("manifest-\(UUID().uuidString).json").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
         try manifest.write(to: path)
         let text = try String(contentsOfFile: path, encoding: .utf8)
         #expect(text.contains("\"git_sha\" : \"1234567\""))

@@ -6,13 +6,18 @@ import KVMBuildSupport
 /// The warm-cache short cut: unchanged inputs find the published image; any input that shapes
 /// the image, or a damaged image, makes it build again.
 @Suite struct WarmCacheTests {
+    let project: Project
+
+    init() throws { project = try Project() }
+
     /// A project folder with a playbook, a cloud-init template and a targets file.
     struct Project {
-        let dir: String
+        let scratch: Scratch
+        var dir: String { scratch.path }
         var buildDir: String { dir + "/build" }
 
         init() throws {
-            dir = FileManager.default.temporaryDirectory.appendingPathComponent("kvmbuild-warm-\(UUID().uuidString.prefix(8))").path
+            scratch = try Scratch("kvmbuild-warm")
             let fm = FileManager.default
             for sub in ["ansible", "cloud-init", "build"] { try fm.createDirectory(atPath: dir + "/" + sub, withIntermediateDirectories: true) }
             try "- hosts: all\n  tasks: []\n".write(toFile: dir + "/ansible/site.yml", atomically: true, encoding: .utf8)
@@ -48,14 +53,12 @@ import KVMBuildSupport
     }
 
     @Test func unchangedInputsFindThePublishedImage() throws {
-        let project = try Project()
         let image = try project.publish(fingerprint: try InputsFingerprint.compute(target: project.target(), options: project.options))
         let found = try UpToDateBuild.find(target: project.target(), options: project.options)
         #expect(found?.export.path == image)
     }
 
     @Test func memoryAndKeysDoNotCountButThePlaybookAndVarsDo() throws {
-        let project = try Project()
         let original = try project.target()
         let fingerprint = try InputsFingerprint.compute(target: original, options: project.options)
 
@@ -74,7 +77,6 @@ import KVMBuildSupport
     }
 
     @Test func changedInputsOrADamagedImageBuildAgain() throws {
-        let project = try Project()
         let image = try project.publish(fingerprint: try InputsFingerprint.compute(target: project.target(), options: project.options))
         try "new template\n".write(toFile: project.dir + "/cloud-init/user-data.yaml", atomically: true, encoding: .utf8)
         #expect(try UpToDateBuild.find(target: project.target(), options: project.options) == nil)

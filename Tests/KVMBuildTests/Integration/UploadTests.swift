@@ -9,12 +9,12 @@ extension IntegrationTests {
 @Suite(.serialized) struct UploadTests {
     static let clouds = (ProcessInfo.processInfo.environment["KVMBUILD_OPENSTACK_DIR"] ?? "/var/lib/kvmbuild-openstack") + "/clouds.yaml"
 
-    let work: String
+    let scratch: Scratch
+    var work: String { scratch.path }
 
     init() throws {
         try #require(FileManager.default.fileExists(atPath: Self.clouds), "start Keystone + Glance: scripts/openstack-local.sh start")
-        work = FileManager.default.temporaryDirectory.appendingPathComponent("kvmbuild-up-\(UUID().uuidString.prefix(8))").path
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        scratch = try Scratch("kvmbuild-up")
     }
 
     /// A small qcow2 of random data (so every test's image hashes differently).
