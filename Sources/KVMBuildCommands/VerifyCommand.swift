@@ -27,8 +27,8 @@ struct VerifyCommand: AsyncParsableCommand {
         let target = try TargetsFile.load(path: PathExpansion.resolve(targetsFile, base: cwd)).target(targetName)
         let accelerator = await HostCheck(libvirtURI: host.libvirtURI, accelerator: .auto,
                                           buildDirectory: host.resolvedBuildDir, cacheDirectory: host.resolvedCacheDir).run().accelerator
-        let verifier = ImageVerifier(image: PathExpansion.resolve(image, base: cwd), expectations: target.verify,
-                                     buildUser: target.sshUser, forceTCG: accelerator == .tcg)
+        let verifier = ImageVerifier(image: PathExpansion.resolve(image, base: cwd),
+                                     checks: ImageChecks(expectations: target.verify, buildUser: target.sshUser), forceTCG: accelerator == .tcg)
         let checks = try await verifier.verify()
         if output.json {
             try JSON.print(checks)

@@ -121,7 +121,7 @@ import KVMBuildSupport
             inputs: .init(baseImageSource: "/base", baseImageSha256: "aa", playbook: "/p", playbookTreeSha256: "bb", groups: ["compute"],
                           extraVars: ["a": "b"], varFiles: [], mungeKeyProvided: true, seed: "configdrive"),
             inputsSha256: "cc", phases: [PhaseTiming(phase: "boot", seconds: 1.5)], ansiblePlaySeconds: 3, sealed: ["/x"],
-            verified: [ImageVerifier.Check(name: "c", passed: true, detail: "d")],
+            verified: [ImageChecks.Check(name: "c", passed: true, detail: "d")],
             glance: .init(properties: ["os_distro": "debian"], minDiskGib: 2, minRamMib: 1024, visibility: nil, tags: ["t"]))
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("manifest-\(UUID().uuidString).json").path
         defer { try? FileManager.default.removeItem(atPath: path) }

@@ -45,7 +45,7 @@ public struct ImageSealer: Sendable {
     /// Seals the disk, then checks it read-only in the same appliance, as it will be exported:
     /// one libguestfs launch where two cost 30-60 s more under TCG. Returns what was removed
     /// (for the manifest) and the checks' results.
-    public func sealAndCheck(_ verifier: ImageVerifier) async throws -> (removed: [String], checks: [ImageVerifier.Check]) {
+    public func sealAndCheck(_ imageChecks: ImageChecks) async throws -> (removed: [String], checks: [ImageChecks.Check]) {
         try await runBlocking { [self] in
             let g = try Handle(forceTCG: forceTCG)
             try g.addDrive(disk, format: "qcow2", readOnly: false, discard: true)
@@ -56,7 +56,7 @@ public struct ImageSealer: Sendable {
             try g.sync()
             try g.fstrim("/")
             try g.remountReadOnly()
-            let checks = try verifier.checks(g)
+            let checks = try imageChecks.run(on: g)
             try g.unmountAll()
             try g.shutdown()
             return (removed, checks)

@@ -1,31 +1,21 @@
-import ConfigDrive
 import Foundation
 import Guestfs
 import KVMBuildSupport
 
-/// Proves, read-only, that the playbook's units are enabled and that nothing the build owned
-/// survived the seal. A build runs the checks in the seal's own appliance, on the sealed disk
-/// remounted read-only; `kvmbuild verify` runs them on any exported file.
+/// `kvmbuild verify`: opens an exported image read-only in its own appliance and runs the
+/// image checks on it.
 public struct ImageVerifier: Sendable {
-    public struct Check: Sendable, Codable {
-        public let name: String
-        public let passed: Bool
-        public let detail: String
-    }
-
     public let image: String
-    public let expectations: Target.Verification
-    public let buildUser: String
+    public let checks: ImageChecks
     public let forceTCG: Bool
 
-    public init(image: String, expectations: Target.Verification, buildUser: String, forceTCG: Bool) {
+    public init(image: String, checks: ImageChecks, forceTCG: Bool) {
         self.image = image
-        self.expectations = expectations
-        self.buildUser = buildUser
+        self.checks = checks
         self.forceTCG = forceTCG
     }
 
-    public func verify() async throws -> [Check] {
+    public func verify() async throws -> [ImageChecks.Check] {
         guard FileManager.default.fileExists(atPath: image) else {
             throw KVMBuildError(.notFound, "image \(image) not found", fix: "pass the path of an exported .qcow2")
         }
@@ -34,60 +24,7 @@ public struct ImageVerifier: Sendable {
             try g.addDrive(image, format: "qcow2", readOnly: true)
             try g.launch()
             try g.mountOperatingSystem(readOnly: true)
-            return try checks(g)
+            return try checks.run(on: g)
         }
-    }
-
-    func checks(_ g: Handle) throws -> [Check] {
-        var checks: [Check] = []
-        func check(_ name: String, _ passed: Bool, _ detail: String) { checks.append(Check(name: name, passed: passed, detail: detail)) }
-
-        for unit in expectations.enabledUnits {
-            let file = unit.contains(".") ? unit : unit + ".service"
-            let links = try g.glob("/etc/systemd/system/*.wants/\(file)")
-            check("enabled \(file)", !links.isEmpty, links.isEmpty ? "no wants symlink for \(file)" : links.joined(separator: ", "))
-        }
-        for path in expectations.absent {
-            let present = try g.exists(path)
-            check("absent \(path)", !present, present ? "\(path) exists" : "absent")
-        }
-        let users = try parsePasswd(g.exists("/etc/passwd") ? g.cat("/etc/passwd") : "")
-        for file in expectations.files {
-            guard try g.exists(file.path) else {
-                check("file \(file.path)", false, "missing")
-                continue
-            }
-            let st = try g.lstat(file.path)
-            var problems: [String] = []
-            if let owner = file.owner, users[st.uid] != owner { problems.append("owner \(users[st.uid] ?? String(st.uid)), want \(owner)") }
-            if let mode = file.mode, Int64(mode, radix: 8) != st.permissions {
-                problems.append("mode \(String(st.permissions, radix: 8)), want \(mode)")
-            }
-            check("file \(file.path)", problems.isEmpty, problems.isEmpty ? "owner and mode as expected, \(st.size) bytes" : problems.joined(separator: "; "))
-        }
-
-        // Nothing the build owned may remain.
-        let hostKeys = try g.glob("/etc/ssh/ssh_host_*")
-        check("no ssh host keys", hostKeys.isEmpty, hostKeys.isEmpty ? "none" : hostKeys.joined(separator: ", "))
-        check("no build user", !users.values.contains(buildUser), users.values.contains(buildUser) ? "\(buildUser) in /etc/passwd" : "absent")
-        for path in ["/home/\(buildUser)", "/var/lib/cloud", "/root/.ssh/authorized_keys", ConfigDriveContent.datasourcePinPath, ConfigDriveContent.dpkgUnsafeIOPath, "/etc/sudoers.d/90-cloud-init-users"] {
-            let present = try g.exists(path)
-            check("no \(path)", !present, present ? "present" : "absent")
-        }
-        if try g.exists("/etc/machine-id") {
-            let size = try g.lstat("/etc/machine-id").size
-            check("empty machine-id", size == 0, size == 0 ? "empty" : "\(size) bytes")
-        }
-        return checks
-    }
-
-    /// uid → name from /etc/passwd.
-    func parsePasswd(_ text: String) -> [Int64: String] {
-        var users: [Int64: String] = [:]
-        for line in text.split(separator: "\n") {
-            let fields = line.split(separator: ":", omittingEmptySubsequences: false)
-            if fields.count > 2, let uid = Int64(fields[2]) { users[uid] = String(fields[0]) }
-        }
-        return users
     }
 }

@@ -6,13 +6,11 @@ struct SealPhase: BuildPhase {
     let name = "seal"
 
     func run(_ build: BuildContext) async throws {
-        let forceTCG = build.accelerator == .tcg
-        let sealer = ImageSealer(disk: build.paths.overlay, buildUser: build.target.sshUser, forceTCG: forceTCG)
-        let verifier = ImageVerifier(image: build.paths.overlay, expectations: build.target.verify, buildUser: build.target.sshUser,
-                                     forceTCG: forceTCG)
-        let result: (removed: [String], checks: [ImageVerifier.Check])
+        let sealer = ImageSealer(disk: build.paths.overlay, buildUser: build.target.sshUser, forceTCG: build.accelerator == .tcg)
+        let checks = ImageChecks(expectations: build.target.verify, buildUser: build.target.sshUser)
+        let result: (removed: [String], checks: [ImageChecks.Check])
         do {
-            result = try await sealer.sealAndCheck(verifier)
+            result = try await sealer.sealAndCheck(checks)
         } catch {
             throw KVMBuildError(.guestfs, "sealing the disk failed", fix: "run kvmbuild check; libguestfs needs a readable /boot/vmlinuz-*", cause: ErrorMessage("\(error)"))
         }

@@ -31,7 +31,7 @@ public final class BuildContext: @unchecked Sendable {
     public var export: ExportedImage?
     public var timings: [PhaseTiming] = []
     public var manifest: Manifest?
-    public var verifyChecks: [ImageVerifier.Check] = []
+    public var verifyChecks: [ImageChecks.Check] = []
     public var state: BuildState
 
     public var domainName: String { "kvmbuild-\(target.name)-\(id)" }

@@ -27,7 +27,7 @@ public struct Manifest: Sendable, Codable {
     public let phases: [PhaseTiming]
     public let ansiblePlaySeconds: Double?
     public let sealed: [String]
-    public let verified: [ImageVerifier.Check]
+    public let verified: [ImageChecks.Check]
     public let glance: Target.GlanceSettings
 
     public func write(to path: String) throws {
