@@ -82,7 +82,6 @@ import Yams
         #expect(xml.contains("<log file='/b/console.log'"))
         #expect(xml.contains(GuestDomain.metadataNamespace))
         #expect(!xml.contains("host-passthrough"))
-        #expect(xml.contains("<cpu mode='maximum'/>"), "TCG guests get -cpu max, not qemu64")
         // Build disks ignore guest flushes and pause (not fail) on a full host disk.
         #expect(xml.contains("type='qcow2' cache='unsafe' discard='unmap' error_policy='enospace'"))
     }

@@ -26,11 +26,7 @@ public struct GuestDomain: Sendable {
         let uid = getuid(), gid = getgid()
         // qemu runs as the invoking user with no relabelling: it reads the cached base image and
         // writes the overlay exactly as the user could, and libvirt never chowns user files.
-        // Under TCG libvirt's default model is qemu64 (SSE2 only); `maximum` (-cpu max) lets the
-        // guest's glibc and interpreters use the wider instructions TCG emulates: eight python3
-        // start-ups, Ansible's per-task cost, took 9.3-12.7 s against 13.6-15.4 s (bench/RESULTS.md).
-        // Nothing the build writes depends on the build guest's CPU.
-        let cpu = accelerator == .kvm ? "<cpu mode='host-passthrough'/>" : "<cpu mode='maximum'/>"
+        let cpu = accelerator == .kvm ? "<cpu mode='host-passthrough'/>" : ""
         return """
         <domain type='\(accelerator.libvirtDomainType)' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
           <name>\(esc(name))</name>
