@@ -24,8 +24,9 @@ public enum UserData {
         config["users"] = users
 
         if let hostKey = content.hostKey {
+            // With ssh_keys given, cloud-init generates no other host keys (ssh_genkeytypes is
+            // not read), and ssh_deletekeys has removed the base image's: sshd offers only this one.
             config["ssh_keys"] = ["ed25519_private": hostKey.privateKey, "ed25519_public": hostKey.publicKey]
-            config["ssh_genkeytypes"] = [String]()
         }
 
         var files = (config["write_files"] as? [Any]) ?? []
@@ -41,6 +42,26 @@ public enum UserData {
             "path": ConfigDriveContent.dpkgUnsafeIOPath,
             "permissions": "0644",
             "content": "# kvmbuild: build time only, removed when the image is sealed\nforce-unsafe-io\n",
+        ] as [String: Any])
+        // Every package script runs `systemctl daemon-reload` (about 10 s each under TCG, a third of
+        // the compute play's package install) and asks systemd to start its services, which the
+        // build guest never wants. With SYSTEMD_OFFLINE=1, systemctl treats the guest as a chroot
+        // for dpkg only: units are still enabled, nothing is reloaded or started, and apt reloads
+        // systemd once when dpkg is done, so later tasks see every new unit.
+        files.append([
+            "path": ConfigDriveContent.dpkgOfflineWrapperPath,
+            "permissions": "0755",
+            "content": "#!/bin/sh\n# kvmbuild: build time only, removed when the image is sealed\nSYSTEMD_OFFLINE=1 exec /usr/bin/dpkg \"$@\"\n",
+        ] as [String: Any])
+        files.append([
+            "path": ConfigDriveContent.aptBuildConfigPath,
+            "permissions": "0644",
+            "content": """
+                // kvmbuild: build time only, removed when the image is sealed
+                Dir::Bin::dpkg "\(ConfigDriveContent.dpkgOfflineWrapperPath)";
+                DPkg::Post-Invoke { "if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi"; };
+
+                """,
         ] as [String: Any])
         if let munge = content.mungeKey {
             // Written as root: the munge user does not exist yet; the playbook hands it to munge.

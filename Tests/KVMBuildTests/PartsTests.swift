@@ -32,7 +32,7 @@ import Yams
 
     init() throws { scratch = try Scratch("kvmbuild-iso") }
 
-    @Test func carriesUserKeysHostKeyAndMungeKey() throws {
+    @Test func carriesUserKeysHostKeyAndMungeKey() async throws {
         let munge = Data((0..<64).map { UInt8($0) })
         let content = ConfigDriveContent(flavor: .configdrive, instanceID: "i-1", hostname: "h", user: "kvmbuild",
                                          authorizedKeys: ["ssh-ed25519 AAAA k"], hostKey: .init(privateKey: "PRIV", publicKey: "ssh-ed25519 HOST"),
@@ -52,6 +52,20 @@ import Yams
         #expect(files.contains { ($0["content"] as? String)?.contains("ConfigDrive, NoCloud") == true })
         let dpkg = try #require(files.first { $0["path"] as? String == ConfigDriveContent.dpkgUnsafeIOPath })
         #expect((dpkg["content"] as? String)?.contains("\nforce-unsafe-io\n") == true)
+
+        // apt runs dpkg through the offline wrapper, and apt itself must accept the file.
+        let aptConfig = try #require(files.first { $0["path"] as? String == ConfigDriveContent.aptBuildConfigPath }?["content"] as? String)
+        let wrapper = try #require(files.first { $0["path"] as? String == ConfigDriveContent.dpkgOfflineWrapperPath })
+        #expect(wrapper["permissions"] as? String == "0755")
+        #expect((wrapper["content"] as? String)?.contains("SYSTEMD_OFFLINE=1 exec /usr/bin/dpkg \"$@\"") == true)
+        let confFile = scratch.path + "/apt.conf"
+        try aptConfig.write(toFile: confFile, atomically: true, encoding: .utf8)
+        let dump = try await ProcessRunner.checked(ProcessSpec("apt-config", ["-c", confFile, "dump"]))
+        #expect(dump.stdout.contains("Dir::Bin::dpkg \"\(ConfigDriveContent.dpkgOfflineWrapperPath)\";"))
+        #expect(dump.stdout.contains("systemctl daemon-reload"))
+        for path in ConfigDriveContent.buildTimePaths {
+            #expect(files.contains { $0["path"] as? String == path }, "\(path) is sealed away but never written")
+        }
     }
 
     @Test func isoHasTheFlavoursLabelAndIsPrivate() async throws {

@@ -53,7 +53,7 @@ public struct ImageChecks: Sendable {
         let hostKeys = try g.glob("/etc/ssh/ssh_host_*")
         check("no ssh host keys", hostKeys.isEmpty, hostKeys.isEmpty ? "none" : hostKeys.joined(separator: ", "))
         check("no build user", !users.values.contains(buildUser), users.values.contains(buildUser) ? "\(buildUser) in /etc/passwd" : "absent")
-        for path in ["/home/\(buildUser)", "/var/lib/cloud", "/root/.ssh/authorized_keys", ConfigDriveContent.datasourcePinPath, ConfigDriveContent.dpkgUnsafeIOPath, "/etc/sudoers.d/90-cloud-init-users"] {
+        for path in ["/home/\(buildUser)", "/var/lib/cloud", "/root/.ssh/authorized_keys", "/etc/sudoers.d/90-cloud-init-users"] + ConfigDriveContent.buildTimePaths {
             let present = try g.exists(path)
             check("no \(path)", !present, present ? "present" : "absent")
         }

@@ -22,10 +22,9 @@ public struct ImageSealer: Sendable {
     var removals: [String] {
         [
             "/etc/ssh/ssh_host_*", "/root/.ssh/authorized_keys", "/var/lib/dbus/machine-id",
-            ConfigDriveContent.datasourcePinPath, ConfigDriveContent.dpkgUnsafeIOPath, "/etc/sudoers.d/90-cloud-init-users",
-            "/root/.bash_history", "/home/*/.bash_history", "/var/lib/dhcp/*.leases", "/var/lib/dhclient/*.leases",
+            "/etc/sudoers.d/90-cloud-init-users", "/root/.bash_history", "/home/*/.bash_history", "/var/lib/dhcp/*.leases", "/var/lib/dhclient/*.leases",
             "/var/cache/apt/*.bin", "/var/cache/apt/archives/*.deb",
-        ]
+        ] + ConfigDriveContent.buildTimePaths
     }
 
     var treeRemovals: [String] { ["/var/lib/cloud", "/var/cache/dnf", "/tmp/*", "/var/tmp/*", "/var/log/journal/*"] }

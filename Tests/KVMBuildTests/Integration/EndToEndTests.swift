@@ -55,6 +55,9 @@ extension IntegrationTests {
         #expect(manifest.phases.map(\.phase) == BuildPlan.phases.map(\.name).filter { $0 != "publish" })
         let ansibleLog = try String(contentsOfFile: harness.buildDir + "/compute-latest/ansible.log", encoding: .utf8)
         #expect(ansibleLog.contains("TASK [Check the builder is inert"), "the play checked the builder live")
+        // cloud-init applies a config it finds invalid only in part, and says so on the console.
+        let console = try String(contentsOfFile: harness.buildDir + "/compute-latest/console.log", encoding: .isoLatin1)
+        #expect(!console.contains("Invalid cloud-config"), "the build's user-data must pass cloud-init's schema")
         let allPassed = manifest.verified.allSatisfy { $0.passed }
         #expect(allPassed)
         let latest = try FileManager.default.destinationOfSymbolicLink(atPath: harness.buildDir + "/compute-latest")
