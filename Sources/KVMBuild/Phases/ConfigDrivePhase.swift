@@ -31,7 +31,7 @@ struct ConfigDrivePhase: BuildPhase {
 
         let templatePath = build.options.projectDirectory + "/cloud-init/user-data.yaml"
         guard let template = try? String(contentsOfFile: templatePath, encoding: .utf8) else {
-            throw KVMBuildError(.notFound, "cloud-init template \(templatePath) not found", fix: "run kvmbuild from the repository root")
+            throw KVMBuildError(.notFound, "cloud-init template \(templatePath) not found", fix: "run kvmbuild from the repository root, or keep a cloud-init/ folder beside your --file targets file")
         }
         try await ConfigDriveWriter.write(content, template: template, to: paths.configDrive)
         // The host key's private half now lives only on the ISO.

@@ -107,6 +107,12 @@ struct PipelineRunner {
     }
 
     private func printAbortHint(_ build: BuildContext) {
+        guard build.sshPort != nil else {
+            // Failed before the boot: there is no guest to debug, only the build folder.
+            build.console.warning("kept the build folder for debugging (--on-error=abort); no guest was started")
+            build.console.passthrough("when done: kvmbuild clean \(build.paths.name)")
+            return
+        }
         build.console.warning("left the build running for debugging (--on-error=abort):")
         printSSHHint(build)
         build.console.passthrough("console: kvmbuild console \(build.paths.name)    when done: kvmbuild clean \(build.paths.name)")

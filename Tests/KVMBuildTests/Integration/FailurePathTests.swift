@@ -18,6 +18,16 @@ extension IntegrationTests {
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: harness.project + "/cache/images")) ?? []).isEmpty)
         #expect(harness.states().isEmpty, "a build that never booted leaves no folder")
         try harness.expectNothingLeftBehind()
+
+        // --on-error=abort before the boot: the hint says no guest runs, and clean removes what was kept.
+        let aborted = try await harness.run(["build", "bad", "--cache-dir", harness.project + "/cache", "--on-error", "abort"])
+        #expect(aborted.exitCode != 0)
+        #expect(aborted.stderr.contains("no guest was started"), "\(aborted.stderr)")
+        #expect(!aborted.stderr.contains("left the build running"))
+        let kept = try #require(harness.states().first?.state.name)
+        #expect(try await harness.run(["clean", kept]).exitCode == 0)
+        #expect(harness.states().first?.state.status == .cleaned)
+        try harness.expectNothingLeftBehind()
     }
 
     @Test func badInputsAreRefusedWithTheFix() async throws {
