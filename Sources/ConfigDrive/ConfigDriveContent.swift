@@ -45,10 +45,12 @@ public struct ConfigDriveContent: Sendable {
     public static let mungeKeyPath = "/etc/munge/munge.key"
     /// dpkg's build-time speed-up (no fsync per unpacked file); the seal removes it.
     public static let dpkgUnsafeIOPath = "/etc/dpkg/dpkg.cfg.d/95-kvmbuild-build"
-    /// apt's build-time settings: dpkg through `dpkgOfflineWrapperPath`, one systemd reload at the end.
+    /// apt's build-time settings: dpkg through `dpkgWrapperPath`, one systemd reload at the end.
     public static let aptBuildConfigPath = "/etc/apt/apt.conf.d/95-kvmbuild-build"
-    /// dpkg with systemctl offline, so package scripts skip their per-package systemd reloads.
-    public static let dpkgOfflineWrapperPath = "/usr/local/sbin/kvmbuild-build-dpkg"
-    /// Every file the config drive adds only for the build; the seal removes them all.
-    public static let buildTimePaths = [datasourcePinPath, dpkgUnsafeIOPath, aptBuildConfigPath, dpkgOfflineWrapperPath]
+    /// dpkg with `noReloadBinPath` first on PATH, for the package scripts it runs.
+    public static let dpkgWrapperPath = "/usr/local/sbin/kvmbuild-build-dpkg"
+    /// Holds a `systemctl` that skips `daemon-reload` and runs the real one for everything else.
+    public static let noReloadBinPath = "/usr/local/lib/kvmbuild-build"
+    /// Everything the config drive adds only for the build; the seal removes it all.
+    public static let buildTimePaths = [datasourcePinPath, dpkgUnsafeIOPath, aptBuildConfigPath, dpkgWrapperPath, noReloadBinPath]
 }

@@ -43,22 +43,37 @@ public enum UserData {
             "permissions": "0644",
             "content": "# kvmbuild: build time only, removed when the image is sealed\nforce-unsafe-io\n",
         ] as [String: Any])
-        // Every package script runs `systemctl daemon-reload` (about 10 s each under TCG, a third of
-        // the compute play's package install) and asks systemd to start its services, which the
-        // build guest never wants. With SYSTEMD_OFFLINE=1, systemctl treats the guest as a chroot
-        // for dpkg only: units are still enabled, nothing is reloaded or started, and apt reloads
-        // systemd once when dpkg is done, so later tasks see every new unit.
+        // Every package script runs `systemctl daemon-reload`: about 10 s each under TCG, a third
+        // of the compute play's package install. During the build, dpkg's scripts find a systemctl
+        // that skips that one verb and runs the real one for the rest, so services still start or
+        // stay stopped as policy-rc.d says; apt reloads systemd once when dpkg is done.
         files.append([
-            "path": ConfigDriveContent.dpkgOfflineWrapperPath,
+            "path": ConfigDriveContent.dpkgWrapperPath,
             "permissions": "0755",
-            "content": "#!/bin/sh\n# kvmbuild: build time only, removed when the image is sealed\nSYSTEMD_OFFLINE=1 exec /usr/bin/dpkg \"$@\"\n",
+            "content": """
+                #!/bin/sh
+                # kvmbuild: build time only, removed when the image is sealed
+                PATH=\(ConfigDriveContent.noReloadBinPath):$PATH exec /usr/bin/dpkg "$@"
+
+                """,
+        ] as [String: Any])
+        files.append([
+            "path": ConfigDriveContent.noReloadBinPath + "/systemctl",
+            "permissions": "0755",
+            "content": """
+                #!/bin/sh
+                # kvmbuild: build time only, removed when the image is sealed. apt reloads once after dpkg.
+                for arg in "$@"; do [ "$arg" = daemon-reload ] && exit 0; done
+                exec /usr/bin/systemctl "$@"
+
+                """,
         ] as [String: Any])
         files.append([
             "path": ConfigDriveContent.aptBuildConfigPath,
             "permissions": "0644",
             "content": """
                 // kvmbuild: build time only, removed when the image is sealed
-                Dir::Bin::dpkg "\(ConfigDriveContent.dpkgOfflineWrapperPath)";
+                Dir::Bin::dpkg "\(ConfigDriveContent.dpkgWrapperPath)";
                 DPkg::Post-Invoke { "if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi"; };
 
                 """,

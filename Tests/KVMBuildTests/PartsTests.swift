@@ -53,18 +53,35 @@ import Yams
         let dpkg = try #require(files.first { $0["path"] as? String == ConfigDriveContent.dpkgUnsafeIOPath })
         #expect((dpkg["content"] as? String)?.contains("\nforce-unsafe-io\n") == true)
 
-        // apt runs dpkg through the offline wrapper, and apt itself must accept the file.
+        // apt runs dpkg through the wrapper, and apt itself must accept the file.
         let aptConfig = try #require(files.first { $0["path"] as? String == ConfigDriveContent.aptBuildConfigPath }?["content"] as? String)
-        let wrapper = try #require(files.first { $0["path"] as? String == ConfigDriveContent.dpkgOfflineWrapperPath })
-        #expect(wrapper["permissions"] as? String == "0755")
-        #expect((wrapper["content"] as? String)?.contains("SYSTEMD_OFFLINE=1 exec /usr/bin/dpkg \"$@\"") == true)
         let confFile = scratch.path + "/apt.conf"
         try aptConfig.write(toFile: confFile, atomically: true, encoding: .utf8)
         let dump = try await ProcessRunner.checked(ProcessSpec("apt-config", ["-c", confFile, "dump"]))
-        #expect(dump.stdout.contains("Dir::Bin::dpkg \"\(ConfigDriveContent.dpkgOfflineWrapperPath)\";"))
+        #expect(dump.stdout.contains("Dir::Bin::dpkg \"\(ConfigDriveContent.dpkgWrapperPath)\";"))
         #expect(dump.stdout.contains("systemctl daemon-reload"))
+
+        // The wrapper and the systemctl it puts first on PATH, run here against stand-ins.
+        let bin = scratch.path + "/bin"
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        func script(_ path: String) throws -> String {
+            let file = try #require(files.first { $0["path"] as? String == path })
+            #expect(file["permissions"] as? String == "0755")
+            return try #require(file["content"] as? String)
+        }
+        let wrapper = try script(ConfigDriveContent.dpkgWrapperPath)
+            .replacingOccurrences(of: ConfigDriveContent.noReloadBinPath, with: bin)
+            .replacingOccurrences(of: "exec /usr/bin/dpkg", with: "exec sh -c")
+        let systemctl = try script(ConfigDriveContent.noReloadBinPath + "/systemctl")
+            .replacingOccurrences(of: "exec /usr/bin/systemctl", with: "exec echo real")
+        try wrapper.write(toFile: scratch.path + "/dpkg", atomically: true, encoding: .utf8)
+        try systemctl.write(toFile: bin + "/systemctl", atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: bin + "/systemctl")
+        let run = try await ProcessRunner.checked(ProcessSpec("sh", [scratch.path + "/dpkg",
+            "systemctl --system daemon-reload; systemctl enable munge.service; systemctl start munge"]))
+        #expect(run.stdout == "real enable munge.service\nreal start munge\n")
         for path in ConfigDriveContent.buildTimePaths {
-            #expect(files.contains { $0["path"] as? String == path }, "\(path) is sealed away but never written")
+            #expect(files.contains { ($0["path"] as? String).map { $0 == path || $0.hasPrefix(path + "/") } == true }, "\(path) is sealed away but never written")
         }
     }
 

@@ -24,10 +24,12 @@ public struct ImageSealer: Sendable {
             "/etc/ssh/ssh_host_*", "/root/.ssh/authorized_keys", "/var/lib/dbus/machine-id",
             "/etc/sudoers.d/90-cloud-init-users", "/root/.bash_history", "/home/*/.bash_history", "/var/lib/dhcp/*.leases", "/var/lib/dhclient/*.leases",
             "/var/cache/apt/*.bin", "/var/cache/apt/archives/*.deb",
-        ] + ConfigDriveContent.buildTimePaths
+        ]
     }
 
-    var treeRemovals: [String] { ["/var/lib/cloud", "/var/cache/dnf", "/tmp/*", "/var/tmp/*", "/var/log/journal/*"] }
+    var treeRemovals: [String] {
+        ["/var/lib/cloud", "/var/cache/dnf", "/tmp/*", "/var/tmp/*", "/var/log/journal/*"] + ConfigDriveContent.buildTimePaths
+    }
 
     /// Done with the guest's own tools, chrooted by libguestfs.
     var script: String {
