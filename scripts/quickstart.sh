@@ -10,7 +10,7 @@ key=$(bash scripts/make-test-munge-key.sh)
 echo "quickstart: test munge key $key (real builds: --munge-key with the cluster's key)" >&2
 
 # The base image and Keystone + Glance are mostly download and disk work: prepare them while
-# kvmbuild compiles (on a fresh 2-core machine this saves about five minutes).
+# kvmbuild compiles (about three minutes on a fresh 2-core machine: bench/FRESH-MACHINE.md).
 logs=$(mktemp -d)
 bash scripts/build-base-image.sh >"$logs/base" 2>&1 &
 base_pid=$!
