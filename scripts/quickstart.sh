@@ -29,6 +29,8 @@ kvmbuild=.build/debug/kvmbuild
 "$kvmbuild" check
 image_id=$("$kvmbuild" compute --upload --os-cloud kvmbuild-demo --image-name compute --replace "$@")
 echo
-echo "Glance image id: $image_id   (openstack --os-cloud kvmbuild-demo image show $image_id)"
+echo "Glance image id: $image_id"
+echo "  see it:  OS_CLIENT_CONFIG_FILE=$OS_CLIENT_CONFIG_FILE openstack --os-cloud kvmbuild-demo image show $image_id"
+echo "  Keystone + Glance keep running on 127.0.0.1; stop them with: bash scripts/openstack-local.sh stop"
 echo "image, manifest and logs: $(readlink -f build/compute-latest)/"
 ls -l build/compute-latest/
