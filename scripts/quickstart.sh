@@ -16,12 +16,15 @@ bash scripts/build-base-image.sh >"$logs/base" 2>&1 &
 base_pid=$!
 bash scripts/openstack-local.sh start >"$logs/openstack" 2>"$logs/openstack.err" &
 openstack_pid=$!
-trap 'kill "$base_pid" "$openstack_pid" 2>/dev/null || true; rm -rf "$logs"' EXIT
+# Only jobs still running are killed: a finished job's PID may belong to someone else by then.
+trap 'for pid in $base_pid $openstack_pid; do kill "$pid" 2>/dev/null || true; done; rm -rf "$logs"' EXIT
 echo "quickstart: building the base image and starting Keystone + Glance while kvmbuild compiles" >&2
 
 bash scripts/swift.sh build
 if ! wait "$base_pid"; then cat "$logs/base" >&2; echo "quickstart: building the base image failed" >&2; exit 1; fi
+base_pid=""
 if ! wait "$openstack_pid"; then cat "$logs/openstack.err" >&2; echo "quickstart: starting Keystone + Glance failed" >&2; exit 1; fi
+openstack_pid=""
 export OS_CLIENT_CONFIG_FILE
 OS_CLIENT_CONFIG_FILE=$(cat "$logs/openstack")
 

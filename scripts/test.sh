@@ -20,7 +20,8 @@ if ! bash scripts/openstack-local.sh status | grep -q "glance-api running"; then
 bash scripts/openstack-local.sh start >"$logs/openstack" 2>&1 &
 openstack_pid=$!
 cleanup() {
-  kill "$base_pid" "$openstack_pid" 2>/dev/null || true
+  # Only jobs still running are killed: a finished job's PID may belong to someone else by then.
+  for pid in $base_pid $openstack_pid; do kill "$pid" 2>/dev/null || true; done
   [ "$started_openstack" = 1 ] && bash scripts/openstack-local.sh stop || true
   rm -rf "$logs"
 }
@@ -29,7 +30,9 @@ trap cleanup EXIT
 bash scripts/lint-ansible.sh
 bash scripts/swift.sh build --build-tests
 if ! wait "$base_pid"; then cat "$logs/base" >&2; echo "test.sh: building the base image failed" >&2; exit 1; fi
+base_pid=""
 if ! wait "$openstack_pid"; then cat "$logs/openstack" >&2; echo "test.sh: starting Keystone + Glance failed" >&2; exit 1; fi
+openstack_pid=""
 
 export KVMBUILD_BIN="$PWD/.build/debug/kvmbuild"
 # Integration tests boot guests: one at a time on a small host. The time limit turns a hung test
