@@ -50,8 +50,15 @@ public final class Domain: @unchecked Sendable {
     }
 
     /// Pulls the plug. A transient domain disappears from libvirt afterwards.
+    /// A domain already gone counts as destroyed: libvirtd removes a transient domain as soon
+    /// as its QEMU exits, and right after a libvirtd restart its re-attach thread does that
+    /// while our destroy waits for the domain's lock, so the destroy then reports "not found".
     public func destroy() throws {
-        guard virDomainDestroy(pointer) == 0 else { throw LibvirtError.last("virDomainDestroy(\(name))") }
+        guard virDomainDestroy(pointer) == 0 else {
+            let error = LibvirtError.last("virDomainDestroy(\(name))")
+            if error.isNoDomain { return }
+            throw error
+        }
     }
 
     /// The custom metadata element stored under `namespaceURI`, or nil when the domain has none.

@@ -14,14 +14,16 @@ public struct LibvirtError: Error, CustomStringConvertible, Sendable {
     public var isNoDomain: Bool { code == Int32(VIR_ERR_NO_DOMAIN.rawValue) }
 
     /// Reads (and resets) libvirt's thread-local last error.
-    static func last(_ operation: String) -> LibvirtError {
+    /// `operation` is evaluated only after the error is read: every libvirt call, even
+    /// `virDomainGetName` for a label, resets the last error on entry.
+    static func last(_ operation: @autoclosure () -> String) -> LibvirtError {
         guard let err = virGetLastError() else {
-            return LibvirtError(operation: operation, code: -1, message: "unknown libvirt error")
+            return LibvirtError(operation: operation(), code: -1, message: "unknown libvirt error")
         }
         let message = err.pointee.message.map { String(cString: $0) } ?? "unknown libvirt error"
         let code = Int32(err.pointee.code)
         virResetLastError()
-        return LibvirtError(operation: operation, code: code, message: message)
+        return LibvirtError(operation: operation(), code: code, message: message)
     }
 }
 
