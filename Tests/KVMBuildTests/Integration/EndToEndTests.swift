@@ -21,6 +21,10 @@ extension IntegrationTests {
         let build = try await harness.run(["compute", "--upload", "--os-cloud", "kvmbuild-demo", "--image-name", imageName, "--json"],
                                           environment: ["OS_CLIENT_CONFIG_FILE": UploadTests.clouds])
         try #require(build.exitCode == 0, "compute --upload failed: \(build.stderr.suffix(3000))")
+        // CI shows only the test's own output; this line says where a slow run's time went.
+        if let timing = build.stderr.split(separator: "\n").last(where: { $0.hasPrefix("phases: ") }) {
+            print("compute --upload \(timing)")
+        }
         let uploaded = try #require(try JSONSerialization.jsonObject(with: Data(build.stdout.utf8)) as? [String: Any])
         let imageID = try #require(uploaded["id"] as? String)
         do {
