@@ -3,7 +3,6 @@ import PackageDescription
 
 let package = Package(
     name: "kvmbuild",
-    platforms: [.macOS(.v13)],
     products: [
         .executable(name: "kvmbuild", targets: ["kvmbuild"])
     ],
@@ -13,6 +12,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.27.0"),
     ],
     targets: [
         // The executable only forwards to the commands library, so every verb is testable.
@@ -26,7 +26,10 @@ let package = Package(
         // The domain: host facts, targets, the build pipeline and its phases.
         .target(
             name: "KVMBuild",
-            dependencies: ["KVMBuildSupport", "Libvirt", "Guestfs", "ConfigDrive", "Ansible", "CShims", "Yams"]),
+            dependencies: [
+                "KVMBuildSupport", "Libvirt", "Guestfs", "ConfigDrive", "Ansible", "CShims", "Yams",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
         // Errors, processes, terminal output and hashing shared by every module.
         .target(
             name: "KVMBuildSupport",
@@ -40,6 +43,8 @@ let package = Package(
                 "KVMBuildSupport", "Yams",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
         // Thin, safe wrappers: the only modules that touch C pointers.

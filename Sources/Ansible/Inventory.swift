@@ -7,14 +7,16 @@ public struct Inventory: Sendable {
     public var user: String
     public var privateKeyPath: String
     public var knownHostsPath: String
-    public var controlPath: String
+    /// ssh's ControlPath: a folder only this user can write to. Nil leaves it to Ansible's
+    /// default (~/.ansible/cp, also private), for build folders too deep for a socket path.
+    public var controlPath: String?
     /// Groups the guest joins through `builder`.
     public var parentGroups: [String]
     /// Nil puts the guest straight into `parentGroups`, as a real cluster node would be.
     public var buildGroup: String? = "builder"
 
     public init(hostName: String, port: Int, user: String, privateKeyPath: String, knownHostsPath: String,
-                controlPath: String, parentGroups: [String], buildGroup: String? = "builder") {
+                controlPath: String?, parentGroups: [String], buildGroup: String? = "builder") {
         self.hostName = hostName
         self.port = port
         self.user = user
@@ -27,11 +29,12 @@ public struct Inventory: Sendable {
 
     /// SSH options: straight to 127.0.0.1 (no proxy), the build's own key, the pinned host key.
     public var sshCommonArgs: [String] {
-        [
+        var args = [
             "-o", "UserKnownHostsFile=\(knownHostsPath)", "-o", "StrictHostKeyChecking=yes",
             "-o", "IdentitiesOnly=yes", "-o", "ControlMaster=auto", "-o", "ControlPersist=60s",
-            "-o", "ControlPath=\(controlPath)",
         ]
+        if let controlPath { args += ["-o", "ControlPath=\(controlPath)"] }
+        return args
     }
 
     public func render() -> String {

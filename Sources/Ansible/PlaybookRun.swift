@@ -6,8 +6,13 @@ public struct PlaybookRun: Sendable {
     public var playbook: String
     /// The generated inventory first, then any the user adds.
     public var inventories: [String]
+    /// Passed through `extraVarsFile`, never on the command line: they may hold passwords.
     public var extraVars: [String: String]
+    /// Where `writeExtraVars` puts them (0600, in the build's private folder).
+    public var extraVarsFile: String?
     public var varFiles: [String]
+    /// Strings replaced by `********` in every line of the play's output and log (secret vars).
+    public var redactions: [String] = []
     public var limit: String?
     public var vaultPasswordFile: String?
     public var logPath: String
@@ -28,8 +33,10 @@ public struct PlaybookRun: Sendable {
         for inventory in inventories { args += ["-i", inventory] }
         if let limit { args += ["--limit", limit] }
         if !extraVars.isEmpty {
-            let json = try JSONSerialization.data(withJSONObject: extraVars, options: [.sortedKeys])
-            args += ["--extra-vars", String(decoding: json, as: UTF8.self)]
+            guard let extraVarsFile else {
+                throw KVMBuildError(.internalError, "extra vars need a private file to travel in", fix: "report this kvmbuild bug")
+            }
+            args += ["--extra-vars", "@\(extraVarsFile)"]
         }
         for file in varFiles { args += ["--extra-vars", "@\(file)"] }
         if let vaultPasswordFile { args += ["--vault-password-file", vaultPasswordFile] }
@@ -42,24 +49,40 @@ public struct PlaybookRun: Sendable {
         return ProcessSpec("ansible-playbook", args, environment: env, workingDirectory: playbookDir)
     }
 
-    /// Runs the play, streaming every line to `echo` and to the log file. Returns the exit code.
+    /// Writes `extraVars` as JSON to `extraVarsFile`, created afresh with mode 0600.
+    public func writeExtraVars() throws {
+        guard !extraVars.isEmpty, let extraVarsFile else { return }
+        let json = try JSONSerialization.data(withJSONObject: extraVars, options: [.sortedKeys])
+        unlink(extraVarsFile)
+        let fd = open(extraVarsFile, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw KVMBuildError(.io, "cannot write \(extraVarsFile): \(String(cString: strerror(errno)))", fix: "check the build folder") }
+        defer { close(fd) }
+        let code = SafeWrite.all(json, to: fd)
+        guard code == 0 else { throw KVMBuildError(.io, "cannot write \(extraVarsFile): \(String(cString: strerror(code)))", fix: "free space in the build folder") }
+    }
+
+    /// Runs the play, streaming every line (secrets redacted) to `echo` and to the log file.
+    /// Returns the exit code; a log that could not be written fails the run ("disk full").
     public func run(colour: Bool, echo: @escaping @Sendable (String) -> Void) async throws -> Int32 {
-        FileManager.default.createFile(atPath: logPath, contents: nil)
-        guard let log = FileHandle(forWritingAtPath: logPath) else {
-            throw KVMBuildError(.io, "cannot write \(logPath)", fix: "check the build folder's permissions")
-        }
-        defer { try? log.close() }
+        let log = try LogFile(path: logPath)
+        try writeExtraVars()
         let spec = try processSpec(colour: colour)
-        log.write(Data("$ \(spec)\n".utf8))
-        return try await ProcessRunner.stream(spec) { line in
-            log.write(Data((line + "\n").utf8))
+        log.write("$ \(spec)\n")
+        let redactions = self.redactions.filter { $0.count >= 4 }
+        let code = try await ProcessRunner.stream(spec) { raw in
+            let line = redactions.reduce(raw) { $0.replacingOccurrences(of: $1, with: "********") }
+            log.write(line + "\n")
             echo(line)
         }
+        if let failure = log.failure { throw failure }
+        return code
     }
 
     /// `ansible-playbook --syntax-check`: fails fast on a broken play before a guest boots.
     public func syntaxCheck() async throws {
-        var spec = try processSpec(colour: false)
+        var parseOnly = self
+        parseOnly.extraVars = [:]  // values do not matter to the parser, and stay off argv
+        var spec = try parseOnly.processSpec(colour: false)
         spec.arguments.insert("--syntax-check", at: 0)
         // No real inventory is needed to parse the play.
         spec.arguments = spec.arguments.enumerated().filter { index, arg in

@@ -17,6 +17,7 @@ public struct CloudCredentials: Sendable {
     public var projectDomain: String
     public var regionName: String?
     public var interface: String
+    public var tls = TLSSettings()
 
     /// Keystone's v3 root, whether or not the configured URL ends in /v3.
     public var identityURL: String {
@@ -88,10 +89,18 @@ public enum CloudConfig {
         default:
             throw KVMBuildError(.invalidInput, "auth_type '\(authType)' is not supported", fix: "use password or v3applicationcredential")
         }
-        return CloudCredentials(cloudName: cloudName, authURL: authURL, method: method, projectName: s("project_name") ?? s("tenant_name"),
-                                projectID: s("project_id") ?? s("tenant_id"),
-                                projectDomain: s("project_domain_name") ?? s("project_domain_id") ?? "Default",
-                                regionName: entry["region_name"] as? String, interface: (entry["interface"] as? String) ?? "public")
+        var credentials = CloudCredentials(cloudName: cloudName, authURL: authURL, method: method, projectName: s("project_name") ?? s("tenant_name"),
+                                           projectID: s("project_id") ?? s("tenant_id"),
+                                           projectDomain: s("project_domain_name") ?? s("project_domain_id") ?? "Default",
+                                           regionName: entry["region_name"] as? String, interface: (entry["interface"] as? String) ?? "public")
+        // openstacksdk's keys: cacert, insecure (or verify: false), cert + key.
+        func path(_ key: String) -> String? {
+            (entry[key] as? String).map { $0.hasPrefix("~/") ? FileManager.default.homeDirectoryForCurrentUser.path + $0.dropFirst() : $0 }
+        }
+        credentials.tls = TLSSettings(caFile: path("cacert"),
+                                      insecure: TLSSettings.truthy(entry["insecure"]) || (entry["verify"].map { !TLSSettings.truthy($0) } ?? false),
+                                      certFile: path("cert"), keyFile: path("key"))
+        return credentials
     }
 
     static func fromEnvironment(_ env: [String: String]) throws -> CloudCredentials {
@@ -111,6 +120,9 @@ public enum CloudConfig {
         if let type = env["OS_AUTH_TYPE"] { entry["auth_type"] = type }
         if let region = env["OS_REGION_NAME"] { entry["region_name"] = region }
         if let interface = env["OS_INTERFACE"] ?? env["OS_ENDPOINT_TYPE"] { entry["interface"] = interface.replacingOccurrences(of: "URL", with: "") }
+        for (variable, key) in ["OS_CACERT": "cacert", "OS_CERT": "cert", "OS_KEY": "key", "OS_INSECURE": "insecure"] {
+            if let value = env[variable], !value.isEmpty { entry[key] = value }
+        }
         return try credentials(from: entry, cloudName: nil, source: "the OS_* environment")
     }
 

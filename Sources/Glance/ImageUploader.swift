@@ -51,7 +51,18 @@ public struct ImageUploader: Sendable {
 
     public func upload(_ request: UploadRequest) async throws -> UploadResult {
         let size = try Self.checkQcow2(request.file)
-        let http = HTTP(client: HTTPClient.shared)
+        let client = try credentials.tls.makeClient()
+        do {
+            let result = try await upload(request, size: size, http: HTTP(client: client))
+            try? await client.shutdown()
+            return result
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+    }
+
+    private func upload(_ request: UploadRequest, size: Int64, http: HTTP) async throws -> UploadResult {
         let session = try await KeystoneSession.authenticate(credentials, http: http, imageEndpointOverride: request.imageEndpointOverride)
         let glance = GlanceClient(http: http, session: session)
 
@@ -158,15 +169,19 @@ public struct ImageUploader: Sendable {
         }
     }
 
-    /// Size of a qcow2 file; anything else is refused before Glance is contacted.
+    /// Size of a standalone qcow2 file; anything else is refused before Glance is contacted: a
+    /// qcow2 that points at a backing or data file would reach the cloud as a broken image, or
+    /// make a hypervisor read a file of its own.
     static func checkQcow2(_ path: String) throws -> Int64 {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
+        guard FileManager.default.isReadableFile(atPath: path) else {
             throw KVMBuildError(.notFound, "image file \(path) not found", fix: "pass the path of an exported .qcow2 (build/<target>-latest/)")
         }
-        defer { try? handle.close() }
-        let magic = (try? handle.read(upToCount: 4)) ?? Data()
-        guard magic == Data([0x51, 0x46, 0x49, 0xFB]) else {
+        let header = try DiskImageHeader.read(path)
+        guard header.format == .qcow2 else {
             throw KVMBuildError(.invalidInput, "\(path) is not a qcow2 image", fix: "convert it with qemu-img convert -O qcow2, or upload a kvmbuild export")
+        }
+        if let problem = header.pointerProblem {
+            throw KVMBuildError(.invalidInput, "refusing to upload \(path): \(problem)", fix: DiskImageHeader.flattenFix(path))
         }
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64) ?? 0
         return size
@@ -209,9 +224,9 @@ final class ProgressLine: @unchecked Sendable {
             let filled = Int(fraction * Double(width))
             let rate = Double(sent >> 20) / max(Date().timeIntervalSince(start), 0.001)
             let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-            FileHandle.standardError.write(Data(String(format: "\r[%@] %3.0f%% %.0f MiB/s", bar, fraction * 100, rate).utf8))
+            Console.shared.prompt(String(format: "\r[%@] %3.0f%% %.0f MiB/s", bar, fraction * 100, rate))
         }
     }
 
-    func finish() { FileHandle.standardError.write(Data("\n".utf8)) }
+    func finish() { Console.shared.prompt("\n") }
 }

@@ -28,6 +28,9 @@ public struct Application: AsyncParsableCommand {
         // report and clean up after, not SIGPIPE killing us mid-build. Children get it back
         // (ProcessRunner resets signal dispositions).
         signal(SIGPIPE, SIG_IGN)
+        // Images carry the cluster's munge key and logs may show what a play did: everything
+        // kvmbuild creates is private to its user unless --output-group says otherwise.
+        umask(0o077)
         do {
             var command = try parseAsRoot(arguments)
             if var asyncCommand = command as? AsyncParsableCommand {

@@ -33,6 +33,12 @@ struct BuildArguments: ParsableArguments {
     @Option(name: .customLong("extra-var"), help: "Ansible variable key=value; repeatable.")
     var extraVars: [String] = []
 
+    @Option(help: "YAML/JSON file of secret Ansible variables (passed as -e @FILE; values redacted from output and proven absent from the image).")
+    var secretVarsFile: String?
+
+    @Option(help: "Share build outputs with this group (folders 0750, files 0640) instead of keeping them private to you.")
+    var outputGroup: String?
+
     @Option(name: .customLong("inventory"), help: "Your own inventory, added after the generated one; repeatable.")
     var inventories: [String] = []
 
@@ -95,6 +101,8 @@ struct BuildArguments: ParsableArguments {
         options.extraInventories = inventories.map { PathExpansion.resolve($0, base: here) }
         options.vaultPasswordFile = vaultPasswordFile.map { PathExpansion.resolve($0, base: here) }
         options.omitBuildKey = testingOmitBuildKey
+        if let secretVarsFile { options.secretVars = try SecretVars.load(PathExpansion.resolve(secretVarsFile, base: here)) }
+        options.outputGroup = outputGroup
         return (target, options)
     }
 

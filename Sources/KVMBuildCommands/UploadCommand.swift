@@ -27,6 +27,9 @@ struct UploadOptions: ParsableArguments {
     @Flag(help: "Warehouse the existing image of this name once the new one is active and verified.")
     var replace = false
 
+    @Flag(help: "Allow public or community visibility for an image that carries a munge key (anyone could then act as any cluster user).")
+    var allowPublicMungeKey = false
+
     @Flag(help: "With --replace: leave the warehoused image active.")
     var keepActive = false
 
@@ -70,6 +73,9 @@ struct UploadOptions: ParsableArguments {
             }
             request.visibility = visibility
         }
+        // Glance treats visibility as a core attribute, whichever way it is given.
+        if let asProperty = request.properties.removeValue(forKey: "visibility") { request.visibility = request.visibility ?? asProperty }
+        try Self.checkVisibility(request.visibility, carriesMungeKey: manifest?.inputs.mungeKeyProvided ?? false, allowed: allowPublicMungeKey)
         request.replace = replace
         request.keepActive = keepActive
         request.force = force
@@ -94,6 +100,17 @@ struct UploadOptions: ParsableArguments {
             }
             throw error
         }
+    }
+
+    /// The munge key is the root of trust of a Slurm cluster: whoever holds it can act as any
+    /// user there. A public or community image hands it to everyone who can list images.
+    static func checkVisibility(_ visibility: String?, carriesMungeKey: Bool, allowed: Bool) throws {
+        guard let visibility, ["public", "community"].contains(visibility), carriesMungeKey else { return }
+        guard allowed else {
+            throw KVMBuildError(.invalidInput, "refusing \(visibility) visibility: this image carries the cluster's munge key (/etc/munge/munge.key), and anyone who can see a \(visibility) image could download it and act as any user of the cluster",
+                                fix: "upload it private, or shared with the cluster's projects; --allow-public-munge-key if that key is meant to be public")
+        }
+        Console.shared.warning("uploading a \(visibility) image that carries the cluster's munge key: everyone who can see it can act as any user of the cluster (--allow-public-munge-key)")
     }
 
     func writeTfvars(_ result: UploadResult) throws {

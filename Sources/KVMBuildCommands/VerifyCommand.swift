@@ -28,7 +28,8 @@ struct VerifyCommand: AsyncParsableCommand {
         let accelerator = await HostCheck(libvirtURI: host.libvirtURI, accelerator: .auto,
                                           buildDirectory: host.resolvedBuildDir, cacheDirectory: host.resolvedCacheDir).run().accelerator
         let verifier = ImageVerifier(image: PathExpansion.resolve(image, base: cwd),
-                                     checks: ImageChecks(expectations: target.verify, buildUser: target.sshUser), forceTCG: accelerator == .tcg)
+                                     checks: ImageChecks(expectations: target.verify, buildUser: target.sshUser,
+                                                                         buildHostname: ImageChecks.buildHostname(target: target.name)), forceTCG: accelerator == .tcg)
         let checks = try await verifier.verify()
         if output.json {
             try JSON.print(checks)

@@ -119,9 +119,10 @@ import KVMBuildSupport
             name: "compute-1", target: "compute", buildId: "abc", created: Date(timeIntervalSince1970: 1_795_000_000), gitSha: "1234567",
             accelerator: "tcg", image: ExportedImage(path: "/b/i.qcow2", sha256: "ff", sizeBytes: 10, virtualSizeBytes: 20),
             inputs: .init(baseImageSource: "/base", baseImageSha256: "aa", playbook: "/p", playbookTreeSha256: "bb", groups: ["compute"],
-                          extraVars: ["a": "b"], varFiles: [], mungeKeyProvided: true, seed: "configdrive"),
+                          extraVarNames: ["a"], extraVarsDigest: "dd", secretVarNames: [], varFiles: [], mungeKeyProvided: true, seed: "configdrive"),
             inputsSha256: "cc", phases: [PhaseTiming(phase: "boot", seconds: 1.5)], ansiblePlaySeconds: 3, sealed: ["/x"],
             verified: [ImageChecks.Check(name: "c", passed: true, detail: "d")],
+            secretScan: SecretScanReport(results: [.init(secret: "munge key", occurrences: 1, allowed: 1)], bytesScanned: 42, seconds: 0.5),
             glance: .init(properties: ["os_distro": "debian"], minDiskGib: 2, minRamMib: 1024, visibility: nil, tags: ["t"]))
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("manifest-\(UUID().uuidString).json").path
         defer { try? FileManager.default.removeItem(atPath: path) }

@@ -22,6 +22,7 @@ import KVMBuildSupport
             for sub in ["ansible", "cloud-init", "build"] { try fm.createDirectory(atPath: dir + "/" + sub, withIntermediateDirectories: true) }
             try "- hosts: all\n  tasks: []\n".write(toFile: dir + "/ansible/site.yml", atomically: true, encoding: .utf8)
             try "#cloud-config\n".write(toFile: dir + "/cloud-init/user-data.yaml", atomically: true, encoding: .utf8)
+            try Data(repeating: 7, count: 1024).write(to: URL(fileURLWithPath: dir + "/munge.key"))
             try """
             targets:
               compute:
@@ -44,8 +45,8 @@ import KVMBuildSupport
                 name: paths.name, target: "compute", buildId: "b1", created: Date(), gitSha: "nogit", accelerator: "tcg",
                 image: ExportedImage(path: image, sha256: try Hashing.sha256(ofFile: image), sizeBytes: 1 << 20, virtualSizeBytes: 1 << 30),
                 inputs: .init(baseImageSource: "base", baseImageSha256: "aa", playbook: "p", playbookTreeSha256: "bb", groups: ["compute"],
-                              extraVars: [:], varFiles: [], mungeKeyProvided: true, seed: "configdrive"),
-                inputsSha256: fingerprint, phases: [], ansiblePlaySeconds: nil, sealed: [], verified: [], glance: .init())
+                              extraVarNames: [], extraVarsDigest: nil, secretVarNames: [], varFiles: [], mungeKeyProvided: true, seed: "configdrive"),
+                inputsSha256: fingerprint, phases: [], ansiblePlaySeconds: nil, sealed: [], verified: [], secretScan: nil, glance: .init())
             try manifest.write(to: paths.manifest)
             try PublishPhase.pointLatest(buildDirectory: buildDir, target: "compute", at: paths.name)
             return image
@@ -58,15 +59,21 @@ import KVMBuildSupport
         #expect(found?.export.path == image)
     }
 
-    @Test func memoryAndKeysDoNotCountButThePlaybookAndVarsDo() throws {
+    @Test func memoryDoesNotCountButThePlaybookVarsAndMungeKeyDo() throws {
         let original = try project.target()
         let fingerprint = try InputsFingerprint.compute(target: original, options: project.options)
 
         var faster = original
         faster.memoryMiB *= 2
         faster.vcpus += 1
-        faster.mungeKey = project.dir + "/rotated.key"
         #expect(try InputsFingerprint.compute(target: faster, options: project.options) == fingerprint)
+
+        // The image carries the cluster's key: a rotated key must build a new image.
+        try Data(repeating: 8, count: 1024).write(to: URL(fileURLWithPath: project.dir + "/munge.key"))
+        let rotated = try InputsFingerprint.compute(target: original, options: project.options)
+        #expect(rotated != fingerprint)
+        try Data(repeating: 7, count: 1024).write(to: URL(fileURLWithPath: project.dir + "/munge.key"))
+        #expect(try InputsFingerprint.compute(target: original, options: project.options) == fingerprint, "same key, same fingerprint")
 
         var otherVars = original
         otherVars.extraVars["slurm_conf_server"] = "ctl2"
@@ -74,6 +81,27 @@ import KVMBuildSupport
 
         try "- hosts: all\n  tasks: [{ debug: { msg: hi } }]\n".write(toFile: project.dir + "/ansible/site.yml", atomically: true, encoding: .utf8)
         #expect(try InputsFingerprint.compute(target: original, options: project.options) != fingerprint)
+    }
+
+    @Test func aRotatedMungeKeyIsNotUpToDate() throws {
+        _ = try project.publish(fingerprint: try InputsFingerprint.compute(target: project.target(), options: project.options))
+        #expect(try UpToDateBuild.find(target: project.target(), options: project.options) != nil)
+        try Data(repeating: 9, count: 1024).write(to: URL(fileURLWithPath: project.dir + "/munge.key"))
+        #expect(try UpToDateBuild.find(target: project.target(), options: project.options) == nil, "the old image carries the old key")
+    }
+
+    @Test func theFingerprintHoldsNoPlainDigestOfTheMungeKey() throws {
+        // A manifest reader must not be able to test guesses of the key against it.
+        let key = Data(repeating: 7, count: 1024)
+        let options = project.options
+        _ = try InputsFingerprint.compute(target: project.target(), options: options)
+        let secret = try HostSecret.load(cacheDirectory: options.cacheDirectory)
+        #expect(try HostSecret.load(cacheDirectory: options.cacheDirectory).digest(key) == secret.digest(key), "one key per host")
+        #expect(secret.digest(key) != Hashing.sha256(of: key))
+        var st = stat()
+        #expect(stat(options.cacheDirectory + "/host-secret", &st) == 0)
+        #expect(st.st_mode & 0o777 == 0o600)
+        #expect(stat(options.cacheDirectory, &st) == 0 && st.st_mode & 0o777 == 0o700)
     }
 
     @Test func changedInputsOrADamagedImageBuildAgain() throws {

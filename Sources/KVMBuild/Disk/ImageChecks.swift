@@ -15,11 +15,16 @@ public struct ImageChecks: Sendable {
 
     public let expectations: Target.Verification
     public let buildUser: String
+    public let buildHostname: String
 
-    public init(expectations: Target.Verification, buildUser: String) {
+    public init(expectations: Target.Verification, buildUser: String, buildHostname: String) {
         self.expectations = expectations
         self.buildUser = buildUser
+        self.buildHostname = buildHostname
     }
+
+    /// The build guest's hostname, which the seal takes out of /etc/hostname and /etc/hosts.
+    public static func buildHostname(target: String) -> String { "kvmbuild-\(target)" }
 
     func run(on g: Handle) throws -> [Check] {
         var checks: [Check] = []
@@ -49,17 +54,19 @@ public struct ImageChecks: Sendable {
             check("file \(file.path)", problems.isEmpty, problems.isEmpty ? "owner and mode as expected, \(st.size) bytes" : problems.joined(separator: "; "))
         }
 
-        // Nothing the build owned may remain.
-        let hostKeys = try g.glob("/etc/ssh/ssh_host_*")
-        check("no ssh host keys", hostKeys.isEmpty, hostKeys.isEmpty ? "none" : hostKeys.joined(separator: ", "))
-        check("no build user", !users.values.contains(buildUser), users.values.contains(buildUser) ? "\(buildUser) in /etc/passwd" : "absent")
-        for path in ["/home/\(buildUser)", "/var/lib/cloud", "/root/.ssh/authorized_keys", "/etc/sudoers.d/90-cloud-init-users"] + ConfigDriveContent.buildTimePaths {
-            let present = try g.exists(path)
-            check("no \(path)", !present, present ? "present" : "absent")
+        // Nothing the build owned may remain: each seal operation's paths are gone, and the
+        // build user, logs, machine-id and hostname are reset. One script lists what is left.
+        let operations = SealOperation.all(buildUser: buildUser, buildHostname: buildHostname)
+        let residue = try g.sh(SealOperation.residueScript(operations, buildUser: buildUser, buildHostname: buildHostname))
+        var found: [String: [String]] = [:]
+        for line in residue.split(separator: "\n") {
+            let parts = line.split(separator: "\t", maxSplits: 1).map(String.init)
+            if parts.count == 2 { found[parts[0], default: []].append(parts[1]) }
         }
-        if try g.exists("/etc/machine-id") {
-            let size = try g.lstat("/etc/machine-id").size
-            check("empty machine-id", size == 0, size == 0 ? "empty" : "\(size) bytes")
+        let names = operations.map(\.name) + ["build-user", "logfiles", "machine-id", "hostname"]
+        for name in Set(names).sorted() {
+            let left = found[name] ?? []
+            check("sealed: \(name)", left.isEmpty, left.isEmpty ? "nothing left" : left.prefix(5).joined(separator: ", ") + (left.count > 5 ? " (+\(left.count - 5) more)" : ""))
         }
         return checks
     }

@@ -20,10 +20,18 @@ public struct ImageCache: Sendable {
         let expected = try Checksum.parse(checksum)
         let final = directory + "/" + expected
         if FileManager.default.fileExists(atPath: final) {
-            console.debug("base image \(expected.prefix(12)) already cached")
-            return CachedImage(path: final, sha256: expected, source: source)
+            // Hashed again before every use (about a second per GiB): a cache entry changed
+            // behind kvmbuild's back must not become the base of an image.
+            let actual = try await runBlocking { try Hashing.sha256(ofFile: final) }
+            if actual == expected {
+                console.debug("base image \(expected.prefix(12)) already cached, sha256 verified")
+                return CachedImage(path: final, sha256: expected, source: source)
+            }
+            console.warning("cached base image \(final) no longer matches its sha256 (now \(actual.prefix(16))…): removed; fetching it again")
+            try? FileManager.default.removeItem(atPath: final)
         }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try PrivateDirectory.create((directory as NSString).deletingLastPathComponent)
+        try PrivateDirectory.create(directory)
         let partial = "\(final).partial.\(getpid())"
         FileManager.default.createFile(atPath: partial, contents: nil)
         guard let output = FileHandle(forWritingAtPath: partial) else {
@@ -44,6 +52,7 @@ public struct ImageCache: Sendable {
             throw KVMBuildError(.checksumMismatch, "base image \(source) has sha256 \(actual), expected \(expected)",
                                 fix: "fix base_image.checksum, or the image is corrupt: fetch it again")
         }
+        _ = chmod(partial, 0o400)  // a cache entry is never written again
         guard rename(partial, final) == 0 else {
             try? FileManager.default.removeItem(atPath: partial)
             throw KVMBuildError(.io, "cannot move the verified image to \(final)")

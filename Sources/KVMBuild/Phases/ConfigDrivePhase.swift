@@ -13,7 +13,7 @@ struct ConfigDrivePhase: BuildPhase {
         build.addCleanup("remove keys, config drive and inventory") {
             for path in paths.secrets { try? fm.removeItem(atPath: path) }
         }
-        try fm.createDirectory(atPath: paths.sshDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try fm.createDirectory(atPath: paths.privateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
 
         let buildKey = try await SSHKeys.generate(at: paths.buildKey, comment: "kvmbuild-\(build.id)")
         let hostKey = try await SSHKeys.generate(at: paths.hostKey, comment: "root@\(build.domainName)")
@@ -24,9 +24,15 @@ struct ConfigDrivePhase: BuildPhase {
         if build.options.omitBuildKey { build.console.warning("fault injection: the config drive carries no build key") }
 
         let munge = build.target.mungeKey.flatMap { fm.contents(atPath: $0) }
+        // What the export's secret scan looks for: everything secret this build hands out.
+        var secrets = [InjectedSecret.privateKey(hostKey.privateKey, name: "the build guest's SSH host private key"),
+                       InjectedSecret.privateKey(buildKey.privateKey, name: "the build's SSH private key")]
+        if let munge { secrets += InjectedSecret.mungeKey(munge, carriedByImage: true) }
+        secrets += build.options.secretVars.secrets
+        build.injectedSecrets = secrets
         let content = ConfigDriveContent(
             flavor: build.options.seed, instanceID: "kvmbuild-\(build.id)-\(Int(Date().timeIntervalSince1970))",
-            hostname: "kvmbuild-\(build.target.name)", user: build.target.sshUser, authorizedKeys: keys,
+            hostname: ImageChecks.buildHostname(target: build.target.name), user: build.target.sshUser, authorizedKeys: keys,
             hostKey: .init(privateKey: hostKey.privateKey, publicKey: hostKey.publicKey), mungeKey: munge)
 
         let templatePath = build.options.projectDirectory + "/cloud-init/user-data.yaml"

@@ -13,15 +13,19 @@ struct ProvisionPhase: BuildPhase {
                                   controlPath: build.paths.controlPath, parentGroups: build.target.groups)
         try inventory.render().write(toFile: build.paths.inventory, atomically: true, encoding: .utf8)
 
-        let play = PlaybookRun(playbook: build.target.playbook, inventories: [build.paths.inventory] + build.options.extraInventories,
-                               extraVars: build.target.extraVars, varFiles: build.target.varFiles, limit: "builder",
-                               vaultPasswordFile: build.options.vaultPasswordFile, logPath: build.paths.ansibleLog)
+        let secretVars = build.options.secretVars
+        var play = PlaybookRun(playbook: build.target.playbook, inventories: [build.paths.inventory] + build.options.extraInventories,
+                               extraVars: build.target.extraVars, varFiles: build.target.varFiles + [secretVars.file].compactMap { $0 },
+                               limit: "builder", vaultPasswordFile: build.options.vaultPasswordFile, logPath: build.paths.ansibleLog)
+        play.extraVarsFile = build.paths.extraVarsFile
+        play.redactions = Array(secretVars.values.values)
+        let run = play
         let start = Date()
         let console = build.console
         // The watch ends the play at once when the guest pauses on a full disk, instead of
         // leaving ansible waiting on a frozen guest.
         let code = try await GuestWatch(build: build, connection: connection).guarding {
-            try await play.run(colour: console.stderrIsTTY) { console.passthrough($0) }
+            try await run.run(colour: console.stderrIsTTY) { console.passthrough($0) }
         }
         build.playSeconds = Date().timeIntervalSince(start)
         guard code == 0 else {

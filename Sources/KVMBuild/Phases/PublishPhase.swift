@@ -15,15 +15,24 @@ struct PublishPhase: BuildPhase {
             image: export,
             inputs: .init(baseImageSource: base.source, baseImageSha256: base.sha256, playbook: build.target.playbook,
                           playbookTreeSha256: try TreeHash.sha256(directory: playbookDir), groups: build.target.groups,
-                          extraVars: build.target.extraVars, varFiles: build.target.varFiles,
+                          extraVarNames: build.target.extraVars.keys.sorted(),
+                          extraVarsDigest: try Self.varsDigest(build),
+                          secretVarNames: build.options.secretVars.values.keys.sorted(), varFiles: build.target.varFiles,
                           mungeKeyProvided: build.target.mungeKey != nil, seed: build.options.seed.rawValue),
             inputsSha256: build.inputsSha256,
             phases: build.timings, ansiblePlaySeconds: build.playSeconds, sealed: build.sealedItems,
-            verified: build.verifyChecks, glance: build.target.glance)
+            verified: build.verifyChecks, secretScan: build.secretScan, glance: build.target.glance)
         try manifest.write(to: build.paths.manifest)
         build.manifest = manifest
         build.state.image = export.path
+        if let group = try build.options.outputGroup.map(BuildFolder.groupID) { BuildFolder.share(build.paths, group: group) }
         try Self.pointLatest(buildDirectory: build.options.buildDirectory, target: build.target.name, at: build.paths.name)
+    }
+
+    static func varsDigest(_ build: BuildContext) throws -> String? {
+        guard !build.target.extraVars.isEmpty else { return nil }
+        let lines = build.target.extraVars.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\n")
+        return try HostSecret.load(cacheDirectory: build.options.cacheDirectory).digest(Data(lines.utf8))
     }
 
     /// Replaces the symlink atomically: readers see the old or the new build, never neither.

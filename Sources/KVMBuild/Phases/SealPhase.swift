@@ -6,8 +6,9 @@ struct SealPhase: BuildPhase {
     let name = "seal"
 
     func run(_ build: BuildContext) async throws {
-        let sealer = ImageSealer(disk: build.paths.overlay, buildUser: build.target.sshUser, forceTCG: build.accelerator == .tcg)
-        let checks = ImageChecks(expectations: build.target.verify, buildUser: build.target.sshUser)
+        let hostname = ImageChecks.buildHostname(target: build.target.name)
+        let sealer = ImageSealer(disk: build.paths.overlay, buildUser: build.target.sshUser, buildHostname: hostname, forceTCG: build.accelerator == .tcg)
+        let checks = ImageChecks(expectations: build.target.verify, buildUser: build.target.sshUser, buildHostname: hostname)
         let result: (removed: [String], checks: [ImageChecks.Check])
         do {
             result = try await sealer.sealAndCheck(checks)

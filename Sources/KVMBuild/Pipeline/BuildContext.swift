@@ -29,6 +29,9 @@ public final class BuildContext: @unchecked Sendable {
     public var playSeconds: Double?
     public var sealedItems: [String] = []
     public var export: ExportedImage?
+    /// Everything secret the build handed out (config drive, secret vars): what the scan seeks.
+    public var injectedSecrets: [InjectedSecret] = []
+    public var secretScan: SecretScanReport?
     public var timings: [PhaseTiming] = []
     public var manifest: Manifest?
     public var verifyChecks: [ImageChecks.Check] = []

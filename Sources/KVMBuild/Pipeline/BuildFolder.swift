@@ -18,13 +18,17 @@ enum BuildFolder {
     }
 
     /// Makes a new folder atomically: two builds in the same minute get `-2`, `-3`, ….
-    static func create(in buildDirectory: String, name: String) throws -> BuildPaths {
-        try FileManager.default.createDirectory(atPath: buildDirectory, withIntermediateDirectories: true)
+    /// 0700 (0750 for `group`): QEMU runs as the building user (DomainXML), so nobody else
+    /// needs to traverse it, and the image inside carries the munge key.
+    static func create(in buildDirectory: String, name: String, group: gid_t? = nil) throws -> BuildPaths {
+        try PrivateDirectory.create(buildDirectory, group: group)
         for attempt in 1...100 {
             let candidate = attempt == 1 ? name : "\(name)-\(attempt)"
             let path = buildDirectory + "/" + candidate
-            // 0755: the folder is traversable by libvirt's helpers; secrets inside are 0600/0700.
-            if mkdir(path, 0o755) == 0 { return BuildPaths(root: path, name: candidate) }
+            if mkdir(path, 0o700) == 0 {
+                if let group { _ = chown(path, uid_t.max, group); _ = chmod(path, 0o750) }
+                return BuildPaths(root: path, name: candidate)
+            }
             if errno != EEXIST {
                 throw KVMBuildError(.io, "cannot create \(path): \(String(cString: strerror(errno)))", fix: "check permissions and free space in \(buildDirectory)")
             }
@@ -41,6 +45,21 @@ enum BuildFolder {
         }
         let logs = [paths.consoleLog, paths.ansibleLog].filter { ((try? fm.attributesOfItem(atPath: $0)[.size]) as? Int ?? 0) > 0 }
         if logs.isEmpty { try? fm.removeItem(atPath: paths.root) }
+    }
+
+    /// Looks a group up by name or number (`--output-group`).
+    public static func groupID(_ name: String) throws -> gid_t {
+        if let entry = getgrnam(name) { return entry.pointee.gr_gid }
+        if let number = gid_t(name), getgrgid(number) != nil { return number }
+        throw KVMBuildError(.invalidInput, "--output-group \(name): no such group", fix: "name an existing group (getent group)")
+    }
+
+    /// With --output-group: the files a build publishes become readable by that group.
+    static func share(_ paths: BuildPaths, group: gid_t) {
+        for file in [paths.image, paths.imageChecksum, paths.manifest, paths.consoleLog, paths.ansibleLog, paths.state] {
+            _ = chown(file, uid_t.max, group)
+            _ = chmod(file, 0o640)
+        }
     }
 
     static func gitSha(in directory: String) async -> String {

@@ -30,6 +30,10 @@ public struct BuildOptions: Sendable {
     public var shutdownTimeout: TimeInterval = 180
     public var extraInventories: [String] = []
     public var vaultPasswordFile: String?
+    /// `--secret-vars-file`: variables whose values are scanned for in the image and redacted.
+    public var secretVars = SecretVars()
+    /// `--output-group`: build folders 0750 and outputs 0640 for this group instead of private.
+    public var outputGroup: String?
     /// Fault-injection hook for tests: a config drive without the build key, so SSH never logs in.
     public var omitBuildKey = false
     public var force = false

@@ -11,13 +11,23 @@ public struct BuildPaths: Sendable, Codable {
     public var state: String { root + "/state.json" }
     public var overlay: String { root + "/disk.qcow2" }
     public var configDrive: String { root + "/config-drive.iso" }
-    public var sshDirectory: String { root + "/ssh" }
-    public var buildKey: String { sshDirectory + "/build_key" }
-    public var hostKey: String { sshDirectory + "/host_key" }
-    public var knownHosts: String { sshDirectory + "/known_hosts" }
-    /// Unix sockets are limited to 108 bytes, which build folders easily exceed: a short path,
-    /// unique per build through %C (a hash of host, port and user).
-    public var controlPath: String { "/tmp/kvmb-%C" }
+    /// Everything private to a running build (0700, removed when it ends): SSH keys, the pinned
+    /// host key, ssh's control socket, the extra vars handed to ansible-playbook.
+    public var privateDirectory: String { root + "/private" }
+    public var buildKey: String { privateDirectory + "/build_key" }
+    public var hostKey: String { privateDirectory + "/host_key" }
+    public var knownHosts: String { privateDirectory + "/known_hosts" }
+    /// ansible-playbook's --extra-vars, as a 0600 file: values never reach argv (ps) or logs.
+    public var extraVarsFile: String { privateDirectory + "/extra-vars.json" }
+    /// ssh's ControlPath inside the private folder, where no other user can plant a socket; %p
+    /// (the build's own port) keeps it short. Unix socket paths are limited to 108 bytes and ssh
+    /// adds a 17-byte suffix while it sets the master up: nil when the folder is too deep.
+    public var controlPath: String? {
+        let path = privateDirectory + "/cm-%p"
+        return path.utf8.count + 5 + 17 < 108 ? path : nil
+    }
+    /// The sparse raw copy of the export that the secret scan reads; deleted right after.
+    public var scanCopy: String { root + "/scan.raw" }
     public var inventory: String { root + "/inventory.ini" }
     public var consoleLog: String { root + "/console.log" }
     public var ansibleLog: String { root + "/ansible.log" }
@@ -27,5 +37,5 @@ public struct BuildPaths: Sendable, Codable {
     public var manifest: String { root + "/manifest.json" }
 
     /// Files that must never outlive a build, whatever its outcome.
-    public var secrets: [String] { [configDrive, sshDirectory, inventory] }
+    public var secrets: [String] { [configDrive, privateDirectory, inventory, scanCopy] }
 }

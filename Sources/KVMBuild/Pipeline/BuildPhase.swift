@@ -18,6 +18,7 @@ public enum BuildPlan {
         SealPhase(),           // libguestfs: drop keys, cloud state, machine-id, logs; trim;
                                //   then, remounted read-only in the same appliance, verify
         ExportPhase(),         // standalone compressed qcow2, qemu-img check, sha256
+        SecretScanPhase(),     // the export's bytes hold no injected secret outside munge.key
         PublishPhase(),        // manifest + <target>-latest
     ]
 }

@@ -3,14 +3,18 @@ import KVMBuildSupport
 
 /// One sha256 over everything that decides what a build puts into its image: the base image's
 /// hash, the playbook tree, groups, extra vars, var files, the cloud-init template and the seed
-/// flavour. Keys are left out on purpose (the build key is new every time; a rotated munge key
-/// or an added SSH key alone does not justify a rebuild — `--force` does). Guest memory and
-/// vCPUs change how fast a build runs, not what it makes, so they are left out too.
+/// flavour, and the munge key: an image carries the cluster's key, so a rotated key must rebuild.
+/// Secret parts (munge key, extra vars, secret vars) enter only as HMACs under the host's own
+/// key (HostSecret): the fingerprint is in every manifest, and a plain hash of a short password
+/// could be tested offline. Per-build keys are left out (the build key is new every time; an
+/// added SSH key does not change the image). Guest memory and vCPUs change how fast a build
+/// runs, not what it makes, so they are left out too.
 public enum InputsFingerprint {
     /// Bumped when kvmbuild changes what it does to an image, so old builds stop matching.
-    static let recipeVersion = "kvmbuild-recipe-1"
+    static let recipeVersion = "kvmbuild-recipe-2"
 
     public static func compute(target: Target, options: BuildOptions) throws -> String {
+        let secret = try HostSecret.load(cacheDirectory: options.cacheDirectory)
         let playbookDir = URL(fileURLWithPath: target.playbook).deletingLastPathComponent().path
         var lines = [
             recipeVersion,
@@ -22,11 +26,12 @@ public enum InputsFingerprint {
             "disk \(target.diskSizeGiB.map(String.init) ?? "base")",
             "compression \(target.compression.rawValue)",
             "ssh-user \(target.sshUser)",
-            "munge-key \(target.mungeKey != nil)",
+            "munge-key \(target.mungeKey.map { FileManager.default.contents(atPath: $0).map(secret.digest) ?? "unreadable" } ?? "none")",
             "seed \(options.seed.rawValue)",
             "cloud-init \(try TreeHash.sha256(directory: options.projectDirectory + "/cloud-init"))",
         ]
-        lines += target.extraVars.sorted { $0.key < $1.key }.map { "var \($0.key)=\($0.value)" }
+        lines += target.extraVars.sorted { $0.key < $1.key }.map { "var \($0.key)=\(secret.digest(Data($0.value.utf8)))" }
+        lines += options.secretVars.values.sorted { $0.key < $1.key }.map { "secret-var \($0.key)=\(secret.digest(Data($0.value.utf8)))" }
         lines += try target.varFiles.map { "var-file \($0) \(try Hashing.sha256(ofFile: $0))" }
         lines += options.extraInventories.map { "inventory \($0) \((try? Hashing.sha256(ofFile: $0)) ?? "unreadable")" }
         return Hashing.sha256(of: Data(lines.joined(separator: "\n").utf8))

@@ -2,8 +2,8 @@ import Dispatch
 import Foundation
 import KVMBuildSupport
 
-/// Turns SIGINT/SIGTERM into task cancellation, so an interrupted build unwinds through the
-/// same cleanup path as a failed one.
+/// Turns SIGINT, SIGTERM, SIGHUP (the SSH session or terminal went away) and SIGQUIT into task
+/// cancellation, so an interrupted build unwinds through the same cleanup path as a failed one.
 public final class InterruptMonitor: @unchecked Sendable {
     private var sources: [DispatchSourceSignal] = []
     private let lock = NSLock()
@@ -14,7 +14,7 @@ public final class InterruptMonitor: @unchecked Sendable {
     public var signal: Int32? { lock.withLock { received } }
 
     public func start(onInterrupt: @escaping @Sendable (Int32) -> Void) {
-        for sig in [SIGINT, SIGTERM] {
+        for sig in Self.signals {
             Foundation.signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler { [weak self] in
@@ -24,7 +24,7 @@ public final class InterruptMonitor: @unchecked Sendable {
                     return self.received == nil
                 }
                 if first {
-                    Console.shared.warning("\(sig == SIGINT ? "SIGINT" : "SIGTERM") received: cleaning up")
+                    Console.shared.warning("\(Self.name(sig)) received: cleaning up")
                     onInterrupt(sig)
                 } else {
                     Console.shared.warning("still cleaning up; the build's leftovers would outlive a forced exit")
@@ -38,6 +38,18 @@ public final class InterruptMonitor: @unchecked Sendable {
     public func stop() {
         sources.forEach { $0.cancel() }
         sources.removeAll()
-        for sig in [SIGINT, SIGTERM] { Foundation.signal(sig, SIG_DFL) }
+        for sig in Self.signals { Foundation.signal(sig, SIG_DFL) }
+    }
+
+    public static let signals: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT]
+
+    public static func name(_ sig: Int32) -> String {
+        switch sig {
+        case SIGINT: "SIGINT"
+        case SIGTERM: "SIGTERM"
+        case SIGHUP: "SIGHUP"
+        case SIGQUIT: "SIGQUIT"
+        default: "signal \(sig)"
+        }
     }
 }

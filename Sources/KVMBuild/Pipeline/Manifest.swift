@@ -8,7 +8,11 @@ public struct Manifest: Sendable, Codable {
         public let playbook: String
         public let playbookTreeSha256: String
         public let groups: [String]
-        public let extraVars: [String: String]
+        /// Names only: values may be passwords. `extraVarsDigest` changes when any value does.
+        public let extraVarNames: [String]
+        /// HMAC-SHA256 (under the build host's own key) over the sorted name=value lines.
+        public let extraVarsDigest: String?
+        public let secretVarNames: [String]
         public let varFiles: [String]
         public let mungeKeyProvided: Bool
         public let seed: String
@@ -28,6 +32,8 @@ public struct Manifest: Sendable, Codable {
     public let ansiblePlaySeconds: Double?
     public let sealed: [String]
     public let verified: [ImageChecks.Check]
+    /// "secret scan: passed, N bytes scanned": what the export was searched for, and the counts.
+    public let secretScan: SecretScanReport?
     public let glance: Target.GlanceSettings
 
     public func write(to path: String) throws {

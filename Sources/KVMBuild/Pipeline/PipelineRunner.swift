@@ -63,7 +63,7 @@ struct PipelineRunner {
             }
             while true {
                 build.console.passthrough("[c] clean up and exit  [a] abort, leave the guest running  [r] retry \(phase.name)  [s] show how to ssh in")
-                FileHandle.standardError.write(Data("choice> ".utf8))
+                build.console.prompt("choice> ")
                 guard let line = readLine()?.trimmingCharacters(in: .whitespaces).lowercased() else { return .cleanup }
                 switch line {
                 case "c", "cleanup": return .cleanup
@@ -86,7 +86,7 @@ struct PipelineRunner {
 
     private func describe(_ error: Error, phase: any BuildPhase, build: BuildContext) -> KVMBuildError {
         if let signal = interrupts.signal {
-            return KVMBuildError(.interrupted, "build interrupted by \(signal == SIGINT ? "SIGINT" : "SIGTERM") during \(phase.name); everything it created was removed")
+            return KVMBuildError(.interrupted, "build interrupted by \(InterruptMonitor.name(signal)) during \(phase.name); everything it created was removed")
         }
         if error is CancellationError { return KVMBuildError(.interrupted, "build cancelled during \(phase.name)") }
         if let error = error as? KVMBuildError { return error }

@@ -15,9 +15,34 @@ public struct TargetValidator: Sendable {
     /// munged refuses keys outside these bounds.
     public static let mungeKeySizes = 32...1024
 
+    /// Target and output names become folder and file names under build/ and image names in
+    /// Glance: no slashes, no leading dot or dash, nothing a shell or a path would read twice.
+    public static func isSafeName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, name.utf8.count <= 200 else { return false }
+        func plain(_ c: Unicode.Scalar) -> Bool { c.isASCII && (CharacterSet.alphanumerics.contains(c)) }
+        return plain(first) && name.unicodeScalars.allSatisfy { plain($0) || $0 == "." || $0 == "_" || $0 == "-" }
+    }
+
     public func problems() async -> [KVMBuildError] {
         var problems: [KVMBuildError] = []
         let fm = FileManager.default
+
+        if !Self.isSafeName(target.name) {
+            problems.append(KVMBuildError(.invalidInput, "target name '\(target.name)' is not allowed",
+                                          fix: "use letters, digits, '.', '_' and '-', starting with a letter or digit"))
+        }
+        let rendered = BuildFolder.name(pattern: target.outputName, target: target.name, id: "0123abcd", gitSha: "0123abc")
+        if !Self.isSafeName(rendered) {
+            problems.append(KVMBuildError(.invalidInput, "output_name '\(target.outputName)' renders as '\(rendered)', which is not a safe file name",
+                                          fix: "use letters, digits, '.', '_', '-' and {target} {yymmdd} {hhmm} {gitsha} {id}"))
+        }
+        if let group = options.outputGroup {
+            do { _ = try BuildFolder.groupID(group) } catch let error as KVMBuildError { problems.append(error) } catch {}
+        }
+        if let file = options.secretVars.file {
+            let short = options.secretVars.tooShortToScan
+            if !short.isEmpty { Console.shared.warning("secret vars \(short.joined(separator: ", ")) in \(file) are too short for the image's secret scan to tell from chance matches") }
+        }
 
         let source = target.baseImage.source
         if !source.hasPrefix("http://") && !source.hasPrefix("https://") {

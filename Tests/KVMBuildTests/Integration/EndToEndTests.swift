@@ -66,7 +66,7 @@ extension IntegrationTests {
         #expect(allPassed)
         let latest = try FileManager.default.destinationOfSymbolicLink(atPath: harness.buildDir + "/compute-latest")
         #expect(latest == manifest.name)
-        let info = try await QemuImg.info(image)
+        let info = try await QemuImg.info(image, format: "qcow2")
         #expect(info.backingFile == nil, "the export must be standalone")
         try harness.expectNothingLeftBehind()
 

@@ -167,7 +167,7 @@ extension IntegrationTests {
         #expect(clean.exitCode == 0, "\(clean.stderr)")
         #expect(try connection.domain(named: dead.state.domain) == nil)
         #expect(!FileManager.default.fileExists(atPath: dead.folder + "/disk.qcow2"))
-        #expect(!FileManager.default.fileExists(atPath: dead.folder + "/ssh"))
+        #expect(!FileManager.default.fileExists(atPath: dead.folder + "/private"))
         #expect(try connection.domain(named: alive.state.domain) != nil, "the healthy build's guest must survive")
         #expect(FileManager.default.fileExists(atPath: alive.folder + "/disk.qcow2"))
         #expect(healthy.isRunning)

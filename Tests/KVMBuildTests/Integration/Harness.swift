@@ -110,7 +110,7 @@ struct Harness {
         for (folder, state) in states() {
             #expect(!domains.contains(state.domain), "domain \(state.domain) left running", sourceLocation: sourceLocation)
             let paths = BuildPaths(root: folder, name: state.name)
-            for path in [paths.overlay, paths.configDrive, paths.sshDirectory, paths.inventory, paths.imagePartial] {
+            for path in [paths.overlay, paths.configDrive, paths.privateDirectory, paths.inventory, paths.imagePartial] {
                 #expect(!FileManager.default.fileExists(atPath: path), "\(path) left behind", sourceLocation: sourceLocation)
             }
             if let port = state.sshPort {

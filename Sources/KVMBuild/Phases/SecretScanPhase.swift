@@ -1,0 +1,29 @@
+import Foundation
+import KVMBuildSupport
+
+/// Proves the export carries none of the secrets the build handed out, in any of the encodings
+/// they were delivered in, except the munge key in /etc/munge/munge.key: deleted files leave
+/// their blocks behind, and anyone who can download the image from Glance could carve them out.
+/// The scan reads the image as a guest would see its disk (a sparse raw copy, zero clusters left
+/// as holes), once, for every secret at the same time.
+struct SecretScanPhase: BuildPhase {
+    let name = "secret-scan"
+
+    func run(_ build: BuildContext) async throws {
+        guard let export = build.export else { throw KVMBuildError(.internalError, "secret-scan needs an export") }
+        let raw = build.paths.scanCopy
+        // The copy holds the munge key: private (umask), inside the build folder, gone on every path.
+        build.addCleanup("remove the scan copy") { try? FileManager.default.removeItem(atPath: raw) }
+        defer { try? FileManager.default.removeItem(atPath: raw) }
+        try await ProcessRunner.checked(ProcessSpec("qemu-img", ["convert", "-q", "-f", "qcow2", "-O", "raw", "-S", "4k", export.path, raw]),
+                                        fix: "check free space in \(build.options.buildDirectory)")
+        let secrets = build.injectedSecrets
+        let report = try await runBlocking { try SecretScanner.scan(file: raw, for: secrets) }
+        build.secretScan = report
+        guard report.passed else {
+            throw KVMBuildError(.secretLeak, "\(report.summary) in the exported image",
+                                fix: "nothing was published; the seal must leave no copy of them (free space is trimmed; a play that writes a secret elsewhere must remove it)")
+        }
+        build.console.info(String(format: "%@ (%.1f s)", report.summary, report.seconds))
+    }
+}
