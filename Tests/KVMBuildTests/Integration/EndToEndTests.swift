@@ -8,8 +8,18 @@ import KVMBuildSupport
 /// target's and the build's properties — then the exported image boots as a new machine.
 extension IntegrationTests {
 @Suite(.serialized) struct EndToEndTests {
+    /// Written to disk during the build and deleted again (cloud-init's runcmd): the export must
+    /// not hold it, which only scrubbing free space achieves.
+    static let deletedToken = "kvmbuild-e2e-deleted-\(UUID().uuidString)"
+    /// An extra var's value: never on argv, in ansible.log or in the manifest.
+    static let extraVarValue = "kvmbuild-e2e-extra-\(UUID().uuidString.prefix(8))"
+
     @Test func computeImageFromCheckToFreshBoot() async throws {
-        let harness = try Harness()
+        let harness = try Harness(userDataAppendix: """
+        runcmd:
+          - [sh, -c, "for i in $(seq 2000); do echo \(Self.deletedToken); done > /var/tmp/token; sync; rm /var/tmp/token; sync"]
+
+        """)
         defer { harness.remove() }
 
         let check = try await harness.run(["check", "--json"])
@@ -18,7 +28,8 @@ extension IntegrationTests {
         #expect(report?["accelerator"] as? String == "tcg")
 
         let imageName = "kvmbuild-e2e-\(UUID().uuidString.prefix(6))"
-        let build = try await harness.run(["compute", "--upload", "--os-cloud", "kvmbuild-demo", "--image-name", imageName, "--json"],
+        let build = try await harness.run(["compute", "--upload", "--os-cloud", "kvmbuild-demo", "--image-name", imageName, "--json",
+                                           "--extra-var", "kvmbuild_e2e_marker=\(Self.extraVarValue)"],
                                           environment: ["OS_CLIENT_CONFIG_FILE": UploadTests.clouds])
         try #require(build.exitCode == 0, "compute --upload failed: \(build.stderr.suffix(3000))")
         // CI shows only the test's own output; this line says where a slow run's time went.
@@ -34,6 +45,44 @@ extension IntegrationTests {
             throw error
         }
         await UploadTests.delete(imageID)
+    }
+
+    /// The export holds none of the build's secrets (checked here with needles the test makes
+    /// itself from the key file and the token), and every output is private to the user.
+    func checkSecretsStayedSecret(_ harness: Harness, manifest: Manifest) async throws {
+        let scan = try #require(manifest.secretScan, "the manifest records the secret scan")
+        #expect(scan.passed && scan.bytesScanned > 100 << 20)
+        #expect(scan.results.contains { $0.secret.contains("munge key (raw") && $0.occurrences == 1 }, "the key is in munge.key, once")
+        #expect(scan.results.contains { $0.secret.contains("host private key") && $0.occurrences == 0 })
+        #expect(manifest.phases.contains { $0.phase == "secret-scan" })
+
+        let raw = harness.project + "/scan-by-test.raw"
+        defer { try? FileManager.default.removeItem(atPath: raw) }
+        try await ProcessRunner.checked(ProcessSpec("qemu-img", ["convert", "-f", "qcow2", "-O", "raw", manifest.image.path, raw]))
+        let key = try #require(FileManager.default.contents(atPath: Harness.mungeKey))
+        let needles = [
+            InjectedSecret(name: "deleted token", fragments: [Array(Self.deletedToken.utf8)]),
+            InjectedSecret(name: "munge key base64", fragments: [Array(key.base64EncodedString().utf8.prefix(64))]),
+            InjectedSecret(name: "user-data's host key field", fragments: [Array("ed25519_private".utf8)]),
+            InjectedSecret(name: "extra var value", fragments: [Array(Self.extraVarValue.utf8)]),
+        ]
+        let mine = try SecretScanner.scan(file: raw, for: needles)
+        #expect(mine.leaks.isEmpty, "found in the export: \(mine.leaks)")
+
+        let folder = harness.buildDir + "/" + manifest.name
+        let log = try String(contentsOfFile: folder + "/ansible.log", encoding: .utf8)
+        #expect(!log.contains(Self.extraVarValue), "extra var values stay out of ansible.log")
+        #expect(!(try String(contentsOfFile: folder + "/manifest.json", encoding: .utf8)).contains(Self.extraVarValue))
+        #expect(manifest.inputs.extraVarNames.contains("kvmbuild_e2e_marker"))
+
+        func mode(_ path: String) -> mode_t { var st = stat(); return stat(path, &st) == 0 ? st.st_mode & 0o777 : 0o7777 }
+        #expect(mode(harness.buildDir) == 0o700)
+        #expect(mode(folder) == 0o700)
+        for file in [manifest.image.path, manifest.image.path + ".sha256", folder + "/manifest.json", folder + "/ansible.log",
+                     folder + "/console.log", folder + "/state.json"] {
+            #expect(mode(file) == 0o600, "\(file) is \(String(mode(file), radix: 8))")
+        }
+        #expect(mode(Harness.cache) == 0o700)
     }
 
     func checkBuildUploadAndBoot(_ harness: Harness, imageID: String, imageName: String, uploaded: [String: Any]) async throws {
@@ -69,23 +118,30 @@ extension IntegrationTests {
         let info = try await QemuImg.info(image, format: "qcow2")
         #expect(info.backingFile == nil, "the export must be standalone")
         try harness.expectNothingLeftBehind()
+        try await checkSecretsStayedSecret(harness, manifest: manifest)
 
         let verify = try await harness.run(["verify", image])
         #expect(verify.exitCode == 0, "\(verify.stderr)")
 
         // Warm cache: the same inputs again build nothing and report the published image.
-        let again = try await harness.run(["compute", "--json"])
+        let extra = ["--extra-var", "kvmbuild_e2e_marker=\(Self.extraVarValue)"]
+        let again = try await harness.run(["compute", "--json"] + extra)
         #expect(again.exitCode == 0, "\(again.stderr)")
         let reused = try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as? [String: Any]
         #expect(reused?["up_to_date"] as? Bool == true)
         #expect(reused?["image"] as? String == image)
         #expect(harness.states().count == 1, "no second build folder")
+        // A reader that went away (a closed pipe, a dropped session) ends nothing but the output.
+        let closed = try await harness.runWithClosedStdout(["compute", "--json"] + extra)
+        #expect(closed == 0, "kvmbuild must not die writing to a closed stdout (exit \(closed))")
 
         // Boot the exported image as a new instance: a fresh seed, no munge key from the seed.
         var target = try TargetsFile.load(path: harness.project + "/kvmbuild.yml").target("compute")
         target.baseImage = .init(source: image, checksum: "sha256:\(manifest.image.sha256)")
         target.mungeKey = nil
         let instance = GuestCheckPhase(name: "check the new instance") { build, ssh in
+            #expect(try await ssh.sudo("hostname") != ImageChecks.buildHostname(target: "compute"), "the instance's own hostname")
+            #expect(try await ssh.sudo("grep -c '^kvmbuild:' /etc/passwd /etc/passwd- /etc/shadow- 2>/dev/null | grep -v ':0$' || true") == "")
             let machineID = try await ssh.sudo("cat /etc/machine-id")
             #expect(machineID.count == 32, "machine-id regenerated, got '\(machineID)'")
             // The image carried no host keys: the ones now present came from this instance's seed.

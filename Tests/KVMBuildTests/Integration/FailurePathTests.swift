@@ -30,6 +30,39 @@ extension IntegrationTests {
         try harness.expectNothingLeftBehind()
     }
 
+    /// A base image that points at a file of the build host passes its checksum (the header is
+    /// what was hashed) but is refused before any guest or overlay exists.
+    @Test func aBaseImageThatPointsAtAHostFileIsRefusedBeforeBoot() async throws {
+        let scratch = try Scratch("kvmbuild-hostile")
+        let hostile = scratch.path + "/hostile.qcow2"
+        try await ProcessRunner.checked(ProcessSpec("qemu-img", ["create", "-q", "-f", "qcow2", "-F", "raw", "-b", "/etc/passwd", hostile, "2G"]))
+        let sha = try Hashing.sha256(ofFile: hostile)
+        let targets = """
+        targets:
+          hostile:
+            base_image: { source: \(hostile), checksum: "sha256:\(sha)" }
+            playbook: ansible/site.yml
+            munge_key: \(Harness.mungeKey)
+        """
+        let harness = try Harness(targets: targets)
+        defer { harness.remove() }
+        let connection = try Connection(uri: "qemu:///system")
+        let before = Set(try connection.allDomains().map(\.name))
+        let result = try await harness.run(["build", "hostile", "--cache-dir", harness.project + "/cache"])
+        expectOneLineError(result, contains: "backing file (/etc/passwd)")
+        #expect(result.stderr.contains("qemu-img convert"), "the fix says how to make it standalone")
+        let after = Set(try connection.allDomains().map(\.name))
+        #expect(after.subtracting(before).filter { $0.hasPrefix("kvmbuild-hostile-") }.isEmpty, "no domain was ever created")
+        #expect(!result.stderr.contains("==> boot"))
+        try harness.expectNothingLeftBehind()
+
+        // Names that would leave build/ are refused before anything is made.
+        let escape = try Harness(targets: Harness.targets("../escape", playbook: "ansible/site.yml"))
+        defer { escape.remove() }
+        expectOneLineError(try await escape.run(["build", "../escape"]), contains: "target name '../escape' is not allowed")
+        #expect(!FileManager.default.fileExists(atPath: escape.project + "/escape"))
+    }
+
     @Test func badInputsAreRefusedWithTheFix() async throws {
         let harness = try Harness(targets: Harness.targets("nokey", playbook: "ansible/site.yml"))
         defer { harness.remove() }
@@ -172,9 +205,13 @@ extension IntegrationTests {
         #expect(FileManager.default.fileExists(atPath: alive.folder + "/disk.qcow2"))
         #expect(healthy.isRunning)
 
-        kill(healthy.processIdentifier, SIGTERM)
+        // A dropped SSH session or closed terminal sends SIGHUP: the same cleanup as Ctrl-C.
+        kill(healthy.processIdentifier, SIGHUP)
         healthy.waitUntilExit()
         #expect(healthy.terminationStatus == 130)
+        let output = harness.logs().compactMap { try? String(contentsOfFile: $0, encoding: .utf8) }.joined()
+        #expect(output.contains("SIGHUP received: cleaning up"), "\(output.suffix(2000))")
+        #expect(harness.states().first { $0.state.pid == healthy.processIdentifier }?.state.status == .interrupted)
         try harness.expectNothingLeftBehind()
     }
 

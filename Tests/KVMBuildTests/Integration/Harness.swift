@@ -66,6 +66,24 @@ struct Harness {
         }
     }
 
+    /// Runs kvmbuild with stdout a pipe whose reader has already gone; returns the exit status
+    /// (a crash or SIGPIPE would show as 128 + signal).
+    func runWithClosedStdout(_ args: [String]) async throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = args + ["--build-dir", buildDir]
+        process.currentDirectoryURL = URL(fileURLWithPath: project)
+        process.standardInput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try pipe.fileHandleForReading.close()
+        try process.run()
+        try pipe.fileHandleForWriting.close()
+        while process.isRunning { try await Task.sleep(nanoseconds: 200_000_000) }
+        return process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+    }
+
     /// Starts kvmbuild without waiting, for tests that signal it.
     func start(_ args: [String]) throws -> Process {
         let process = Process()
