@@ -138,7 +138,7 @@ e2fsck -fy "${LOOP}p1" >/dev/null 2>&1 || true
 partx -d "$LOOP" 2>/dev/null || true; losetup -d "$LOOP"; LOOP=""
 
 rm -f "$OUT.tmp"
-qemu-img convert -c -O qcow2 "$RAW" "$OUT.tmp"
+qemu-img convert -f raw -c -O qcow2 "$RAW" "$OUT.tmp"
 sum=$(sha256sum "$OUT.tmp" | awk '{print $1}')
 mv -f "$OUT.tmp" "$OUT"
 echo "$sum  $(basename "$OUT")" > "$OUT.sha256"

@@ -54,3 +54,17 @@ public struct ConfigDriveContent: Sendable {
     /// Everything the config drive adds only for the build; the seal removes it all.
     public static let buildTimePaths = [datasourcePinPath, dpkgUnsafeIOPath, aptBuildConfigPath, dpkgWrapperPath, noReloadBinPath]
 }
+
+/// A new instance's metadata, as Nova would give it: no user, no munge key, no build files.
+public struct InstanceSeed: Sendable {
+    public var instanceID: String
+    public var hostname: String
+    /// name → OpenSSH public key; cloud-init gives them to the image's default user.
+    public var publicKeys: [String: String]
+
+    public init(instanceID: String, hostname: String, publicKeys: [String: String]) {
+        self.instanceID = instanceID
+        self.hostname = hostname
+        self.publicKeys = publicKeys
+    }
+}

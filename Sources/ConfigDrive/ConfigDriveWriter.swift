@@ -28,9 +28,31 @@ public enum ConfigDriveWriter {
             try userData.write(to: URL(fileURLWithPath: staging + "/user-data"))
         }
 
+        try await makeISO(from: staging, label: content.flavor.volumeLabel, to: isoPath)
+    }
+
+    /// What Nova attaches to a new instance: an OpenStack config drive with only metadata (uuid,
+    /// hostname, one SSH key as `public_keys`) and no user-data, so the image's own cloud-init
+    /// configuration decides everything else, as it will in the cloud.
+    public static func writeInstance(_ seed: InstanceSeed, to isoPath: String) async throws {
+        let fm = FileManager.default
+        let staging = isoPath + ".d"
+        try? fm.removeItem(atPath: staging)
+        try fm.createDirectory(atPath: staging + "/openstack/latest", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        defer { try? fm.removeItem(atPath: staging) }
+        let meta: [String: Any] = [
+            "uuid": seed.instanceID, "name": seed.hostname, "hostname": seed.hostname, "launch_index": 0,
+            "availability_zone": "nova", "public_keys": seed.publicKeys, "meta": ["built-by": "kvmbuild", "kvmbuild-test": "true"],
+        ]
+        try JSONSerialization.data(withJSONObject: meta, options: [.sortedKeys])
+            .write(to: URL(fileURLWithPath: staging + "/openstack/latest/meta_data.json"))
+        try await makeISO(from: staging, label: ConfigDriveContent.Flavor.configdrive.volumeLabel, to: isoPath)
+    }
+
+    private static func makeISO(from staging: String, label: String, to isoPath: String) async throws {
+        let fm = FileManager.default
         // umask decides the mode qemu-img-style tools create files with; create the ISO 0600 first.
-        fm.createFile(atPath: isoPath, contents: nil, attributes: [.posixPermissions: 0o600])
-        let label = content.flavor.volumeLabel
+        _ = fm.createFile(atPath: isoPath, contents: nil, attributes: [.posixPermissions: 0o600])
         let spec: ProcessSpec
         if ProcessSpec.which("xorriso") != nil {
             spec = ProcessSpec("xorriso", ["-as", "mkisofs", "-quiet", "-o", isoPath, "-V", label, "-J", "-R", staging])

@@ -13,6 +13,7 @@ public struct Application: AsyncParsableCommand {
             BuildCommand.self,
             ValidateCommand.self,
             VerifyCommand.self,
+            TestCommand.self,
             SSHCommand.self,
             ConsoleCommand.self,
             ListCommand.self,

@@ -63,6 +63,9 @@ struct BuildArguments: ParsableArguments {
     @Flag(help: "Build even when the newest build of the target has the same inputs (with --upload: upload even when Glance has the same image).")
     var force = false
 
+    @Flag(help: "Publish without booting the export as a new instance first (the manifest records that it was not tested).")
+    var noTest = false
+
     @Flag(help: .hidden)
     var testingOmitBuildKey = false
 
@@ -101,6 +104,7 @@ struct BuildArguments: ParsableArguments {
         options.extraInventories = inventories.map { PathExpansion.resolve($0, base: here) }
         options.vaultPasswordFile = vaultPasswordFile.map { PathExpansion.resolve($0, base: here) }
         options.omitBuildKey = testingOmitBuildKey
+        options.skipTest = noTest
         if let secretVarsFile { options.secretVars = try SecretVars.load(PathExpansion.resolve(secretVarsFile, base: here)) }
         options.outputGroup = outputGroup
         return (target, options)

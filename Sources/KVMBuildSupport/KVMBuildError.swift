@@ -4,7 +4,7 @@ public struct KVMBuildError: Error, CustomStringConvertible, Sendable {
     public enum Code: String, Sendable {
         case invalidInput, notFound, toolMissing, hostUnfit, libvirt, guestfs
         case checksumMismatch, timeout, bootStalled, sshFailed, provisionFailed
-        case processFailed, interrupted, verifyFailed, secretLeak, io, internalError
+        case processFailed, interrupted, verifyFailed, secretLeak, testFailed, io, internalError
     }
 
     public let code: Code

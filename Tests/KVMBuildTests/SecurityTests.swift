@@ -159,6 +159,21 @@ import Synchronization
         #expect(deep.controlPath == nil)
     }
 
+    @Test func anOutputGroupSharesWhatABuildPublishes() throws {
+        let gid = getegid()
+        let name = String(cString: getgrgid(gid).pointee.gr_name)
+        #expect(try BuildFolder.groupID(name) == gid)
+        #expect(throws: KVMBuildError.self) { _ = try BuildFolder.groupID("no-such-group-kvmbuild") }
+        let paths = try BuildFolder.create(in: scratch.path + "/shared", name: "compute-1", group: gid)
+        var st = stat()
+        #expect(stat(paths.root, &st) == 0 && st.st_mode & 0o777 == 0o750 && st.st_gid == gid)
+        #expect(stat(scratch.path + "/shared", &st) == 0 && st.st_mode & 0o777 == 0o750)
+        _ = FileManager.default.createFile(atPath: paths.manifest, contents: Data("{}".utf8))
+        BuildFolder.share(paths, group: gid)
+        #expect(stat(paths.manifest, &st) == 0 && st.st_mode & 0o777 == 0o640)
+        #expect(!FileManager.default.fileExists(atPath: paths.image), "share touches only what exists")
+    }
+
     @Test func extraVarsTravelInAPrivateFileNeverOnArgv() throws {
         let file = scratch.path + "/extra-vars.json"
         var play = PlaybookRun(playbook: scratch.path + "/site.yml", inventories: ["inv"], extraVars: ["db_password": "hunter2-secret"],

@@ -123,7 +123,7 @@ import KVMBuildSupport
             inputsSha256: "cc", phases: [PhaseTiming(phase: "boot", seconds: 1.5)], ansiblePlaySeconds: 3, sealed: ["/x"],
             verified: [ImageChecks.Check(name: "c", passed: true, detail: "d")],
             secretScan: SecretScanReport(results: [.init(secret: "munge key", occurrences: 1, allowed: 1)], bytesScanned: 42, seconds: 0.5),
-            glance: .init(properties: ["os_distro": "debian"], minDiskGib: 2, minRamMib: 1024, visibility: nil, tags: ["t"]))
+            test: nil, testSkipped: nil, glance: .init(properties: ["os_distro": "debian"], minDiskGib: 2, minRamMib: 1024, visibility: nil, tags: ["t"]))
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("manifest-\(UUID().uuidString).json").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         try manifest.write(to: path)

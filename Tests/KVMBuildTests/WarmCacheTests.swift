@@ -46,7 +46,7 @@ import KVMBuildSupport
                 image: ExportedImage(path: image, sha256: try Hashing.sha256(ofFile: image), sizeBytes: 1 << 20, virtualSizeBytes: 1 << 30),
                 inputs: .init(baseImageSource: "base", baseImageSha256: "aa", playbook: "p", playbookTreeSha256: "bb", groups: ["compute"],
                               extraVarNames: [], extraVarsDigest: nil, secretVarNames: [], varFiles: [], mungeKeyProvided: true, seed: "configdrive"),
-                inputsSha256: fingerprint, phases: [], ansiblePlaySeconds: nil, sealed: [], verified: [], secretScan: nil, glance: .init())
+                inputsSha256: fingerprint, phases: [], ansiblePlaySeconds: nil, sealed: [], verified: [], secretScan: nil, test: nil, testSkipped: nil, glance: .init())
             try manifest.write(to: paths.manifest)
             try PublishPhase.pointLatest(buildDirectory: buildDir, target: "compute", at: paths.name)
             return image

@@ -9,8 +9,7 @@ import ConfigDrive
 /// - `customize`, `script`: the playbook is where an image is customised.
 /// - `lvm-uuids`: images that share a base share its UUIDs on every cloud; changing them
 ///   needs the volume group active, and kvmbuild's bases are not LVM.
-/// - `rh-subscription-manager`, `rhn-systemid`, `ipa-client`, `kerberos-hostkeytab`,
-///   `yum-uuid`, `smolt-uuid`: covered as paths below (no-ops where the files are absent).
+/// `net-hostname` and `net-hwaddr` edit RHEL ifcfg files (the script below); the rest are paths.
 public struct SealOperation: Sendable {
     public let name: String
     /// Removed outright (files, links or whole trees).
@@ -74,6 +73,9 @@ public struct SealOperation: Sendable {
         done
         find /var/log -type f -size +0 -exec truncate -s 0 {} + -exec echo "{} (emptied)" \\;
         if [ -s /etc/machine-id ]; then : > /etc/machine-id; echo "/etc/machine-id (emptied)"; fi
+        for f in /etc/sysconfig/network-scripts/ifcfg-*; do
+          if [ -f "$f" ] && grep -Eq '^(HOSTNAME|DHCP_HOSTNAME|HWADDR)=' "$f"; then sed -Ei '/^(HOSTNAME|DHCP_HOSTNAME|HWADDR)=/d' "$f"; echo "$f (net-hostname, net-hwaddr)"; fi
+        done
         if [ -f /etc/hostname ] && grep -qx '\(buildHostname)' /etc/hostname; then echo localhost > /etc/hostname; echo "/etc/hostname (reset)"; fi
         if [ -f /etc/hosts ] && grep -qw '\(buildHostname)' /etc/hosts; then
           sed -i '/[[:space:]]\(buildHostname)\\([[:space:].]\\|$\\)/d' /etc/hosts; echo "/etc/hosts (build hostname removed)"
@@ -92,6 +94,7 @@ public struct SealOperation: Sendable {
             "for f in /etc/passwd /etc/shadow /etc/group /etc/gshadow; do grep -q '^\(buildUser):' \"$f\" 2>/dev/null && printf 'build-user\\t%s lists \(buildUser)\\n' \"$f\"; done",
             "find /var/log -type f -size +0 2>/dev/null | sed 's/^/logfiles\\t/'",
             "[ -s /etc/machine-id ] && printf 'machine-id\\t/etc/machine-id is not empty\\n'",
+            "grep -El '^(HOSTNAME|DHCP_HOSTNAME|HWADDR)=' /etc/sysconfig/network-scripts/ifcfg-* 2>/dev/null | sed 's/^/net-hwaddr\\t/'",
             "grep -qw '\(buildHostname)' /etc/hostname /etc/hosts 2>/dev/null && printf 'hostname\\t/etc/hostname or /etc/hosts names \(buildHostname)\\n'",
             "exit 0",
         ]

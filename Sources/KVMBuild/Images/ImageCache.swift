@@ -33,7 +33,7 @@ public struct ImageCache: Sendable {
         try PrivateDirectory.create((directory as NSString).deletingLastPathComponent)
         try PrivateDirectory.create(directory)
         let partial = "\(final).partial.\(getpid())"
-        FileManager.default.createFile(atPath: partial, contents: nil)
+        _ = FileManager.default.createFile(atPath: partial, contents: nil)
         guard let output = FileHandle(forWritingAtPath: partial) else {
             throw KVMBuildError(.io, "cannot write \(partial)", fix: "check permissions of \(directory)")
         }

@@ -21,7 +21,8 @@ struct PublishPhase: BuildPhase {
                           mungeKeyProvided: build.target.mungeKey != nil, seed: build.options.seed.rawValue),
             inputsSha256: build.inputsSha256,
             phases: build.timings, ansiblePlaySeconds: build.playSeconds, sealed: build.sealedItems,
-            verified: build.verifyChecks, secretScan: build.secretScan, glance: build.target.glance)
+            verified: build.verifyChecks, secretScan: build.secretScan,
+            test: build.testReport, testSkipped: build.testSkipped, glance: build.target.glance)
         try manifest.write(to: build.paths.manifest)
         build.manifest = manifest
         build.state.image = export.path

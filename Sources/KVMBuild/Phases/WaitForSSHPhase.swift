@@ -53,6 +53,8 @@ struct WaitForSSHPhase: BuildPhase {
         build.console.info(String(format: "ssh up after %.0f s; waiting for cloud-init", Date().timeIntervalSince(start)))
 
         try await waitForCloudInit(client, watch, build)
+        // The test phase proves an instance of the image makes a machine-id of its own.
+        build.buildMachineID = (try? await client.run(["cat", "/etc/machine-id"], timeout: 30))?.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// `cloud-init status --wait` over SSH. The login that proved SSH up can come just before

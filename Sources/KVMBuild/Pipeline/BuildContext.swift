@@ -32,6 +32,11 @@ public final class BuildContext: @unchecked Sendable {
     /// Everything secret the build handed out (config drive, secret vars): what the scan seeks.
     public var injectedSecrets: [InjectedSecret] = []
     public var secretScan: SecretScanReport?
+    /// The build guest's /etc/machine-id, so the test can prove an instance makes its own.
+    public var buildMachineID: String?
+    public var testReport: InstanceTestReport?
+    /// Why the image was not boot-tested (--no-test, no checks declared), or nil.
+    public var testSkipped: String?
     public var timings: [PhaseTiming] = []
     public var manifest: Manifest?
     public var verifyChecks: [ImageChecks.Check] = []

@@ -56,7 +56,7 @@ enum BuildFolder {
 
     /// With --output-group: the files a build publishes become readable by that group.
     static func share(_ paths: BuildPaths, group: gid_t) {
-        for file in [paths.image, paths.imageChecksum, paths.manifest, paths.consoleLog, paths.ansibleLog, paths.state] {
+        for file in [paths.image, paths.imageChecksum, paths.manifest, paths.consoleLog, paths.ansibleLog, paths.state, paths.testConsoleLog, paths.testAnsibleLog] {
             _ = chown(file, uid_t.max, group)
             _ = chmod(file, 0o640)
         }

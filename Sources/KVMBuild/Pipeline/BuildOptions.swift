@@ -37,6 +37,8 @@ public struct BuildOptions: Sendable {
     /// Fault-injection hook for tests: a config drive without the build key, so SSH never logs in.
     public var omitBuildKey = false
     public var force = false
+    /// `--no-test`: publish without booting the export first (said loudly, kept in the manifest).
+    public var skipTest = false
 
     public init(buildDirectory: String, cacheDirectory: String, projectDirectory: String) {
         self.buildDirectory = buildDirectory

@@ -26,6 +26,10 @@ public struct BuildPaths: Sendable, Codable {
         let path = privateDirectory + "/cm-%p"
         return path.utf8.count + 5 + 17 < 108 ? path : nil
     }
+    /// The test instance's overlay and seed (removed with it) and what stays of it.
+    public var testDirectory: String { root + "/test-instance" }
+    public var testConsoleLog: String { root + "/test-console.log" }
+    public var testAnsibleLog: String { root + "/test-ansible.log" }
     /// The sparse raw copy of the export that the secret scan reads; deleted right after.
     public var scanCopy: String { root + "/scan.raw" }
     public var inventory: String { root + "/inventory.ini" }
@@ -37,5 +41,5 @@ public struct BuildPaths: Sendable, Codable {
     public var manifest: String { root + "/manifest.json" }
 
     /// Files that must never outlive a build, whatever its outcome.
-    public var secrets: [String] { [configDrive, privateDirectory, inventory, scanCopy] }
+    public var secrets: [String] { [configDrive, privateDirectory, inventory, scanCopy, testDirectory] }
 }

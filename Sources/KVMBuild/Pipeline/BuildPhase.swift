@@ -19,6 +19,7 @@ public enum BuildPlan {
                                //   then, remounted read-only in the same appliance, verify
         ExportPhase(),         // standalone compressed qcow2, qemu-img check, sha256
         SecretScanPhase(),     // the export's bytes hold no injected secret outside munge.key
+        TestPhase(),           // the export booted as a new instance passes the target's checks
         PublishPhase(),        // manifest + <target>-latest
     ]
 }

@@ -29,12 +29,23 @@ public enum InputsFingerprint {
             "munge-key \(target.mungeKey.map { FileManager.default.contents(atPath: $0).map(secret.digest) ?? "unreadable" } ?? "none")",
             "seed \(options.seed.rawValue)",
             "cloud-init \(try TreeHash.sha256(directory: options.projectDirectory + "/cloud-init"))",
+            // An image counts as built only as it was proven: other test checks, or none, build again.
+            "test \(options.skipTest ? "skipped" : Hashing.sha256(of: try JSONEncoder.sorted.encode(target.test)))",
         ]
         lines += target.extraVars.sorted { $0.key < $1.key }.map { "var \($0.key)=\(secret.digest(Data($0.value.utf8)))" }
         lines += options.secretVars.values.sorted { $0.key < $1.key }.map { "secret-var \($0.key)=\(secret.digest(Data($0.value.utf8)))" }
         lines += try target.varFiles.map { "var-file \($0) \(try Hashing.sha256(ofFile: $0))" }
         lines += options.extraInventories.map { "inventory \($0) \((try? Hashing.sha256(ofFile: $0)) ?? "unreadable")" }
         return Hashing.sha256(of: Data(lines.joined(separator: "\n").utf8))
+    }
+}
+
+extension JSONEncoder {
+    /// Same value, same bytes: for hashing.
+    static var sorted: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
     }
 }
 

@@ -34,6 +34,9 @@ public struct Manifest: Sendable, Codable {
     public let verified: [ImageChecks.Check]
     /// "secret scan: passed, N bytes scanned": what the export was searched for, and the counts.
     public let secretScan: SecretScanReport?
+    /// The boot test of the export: each check, first boot to SSH; nil with `testSkipped`.
+    public let test: InstanceTestReport?
+    public let testSkipped: String?
     public let glance: Target.GlanceSettings
 
     public func write(to path: String) throws {

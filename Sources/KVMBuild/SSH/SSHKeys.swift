@@ -18,3 +18,14 @@ enum SSHKeys {
         return Pair(privateKeyPath: path, publicKey: publicKey)
     }
 }
+
+/// A throw-away key pair for verbs outside a build (`kvmbuild test`).
+public struct SSHKeyPair: Sendable {
+    public let privateKeyPath: String
+    public let publicKey: String
+
+    public static func generate(in directory: String, name: String = "id_ed25519") async throws -> SSHKeyPair {
+        let pair = try await SSHKeys.generate(at: directory + "/" + name, comment: "kvmbuild-test")
+        return SSHKeyPair(privateKeyPath: pair.privateKeyPath, publicKey: pair.publicKey)
+    }
+}

@@ -50,6 +50,8 @@ public struct Target: Sendable, Codable, Equatable {
     public var glance: GlanceSettings
     /// How the exported qcow2's clusters are compressed.
     public var compression: ImageCompression = .zstd
+    /// Checks on a new instance booted from the export (the test phase).
+    public var test = TestSpec()
 }
 
 /// qcow2 cluster compression of the exported image. zstd compresses about 2.5x faster than zlib

@@ -81,6 +81,32 @@ struct RawTarget: Decodable {
     var compression: String?
     var verify: RawVerify?
     var glance: RawGlance?
+    var test: RawTest?
+
+    struct RawTest: Decodable {
+        struct RawCommand: Decodable { var run: String; var exit_code: Int32?; var output_contains: String? }
+        var user: String?
+        var active: [String]?
+        var enabled: [String]?
+        var inactive: [String]?
+        var files: [TestSpec.FileCheck]?
+        var commands: [RawCommand]?
+        var playbook: String?
+        var memory_mib: Int?
+
+        func resolve(base: URL) -> TestSpec {
+            var spec = TestSpec()
+            if let user { spec.user = user }
+            spec.active = active ?? []
+            spec.enabled = enabled ?? []
+            spec.inactive = inactive ?? []
+            spec.files = files ?? []
+            spec.commands = (commands ?? []).map { .init(run: $0.run, exitCode: $0.exit_code ?? 0, outputContains: $0.output_contains) }
+            spec.playbook = playbook.map { PathExpansion.resolve($0, base: base) }
+            spec.memoryMiB = memory_mib
+            return spec
+        }
+    }
 
     func resolve(name: String, defaults: RawTarget?, base: URL) throws -> Target {
         let d = defaults
@@ -116,7 +142,8 @@ struct RawTarget: Decodable {
             verify: .init(enabledUnits: v?.enabled_units ?? [], absent: v?.absent ?? [], files: v?.files ?? []),
             glance: .init(properties: g?.properties ?? [:], minDiskGib: g?.min_disk, minRamMib: g?.min_ram,
                           visibility: g?.visibility, tags: g?.tags ?? []),
-            compression: imageCompression)
+            compression: imageCompression,
+            test: (test ?? d?.test)?.resolve(base: base) ?? TestSpec())
     }
 }
 

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 @testable import KVMBuild
 import KVMBuildSupport
+import Libvirt
 
 /// The user's path: check, compute --upload, verify — Glance holds the same bytes with the
 /// target's and the build's properties — then the exported image boots as a new machine.
@@ -14,8 +15,20 @@ extension IntegrationTests {
     /// An extra var's value: never on argv, in ansible.log or in the manifest.
     static let extraVarValue = "kvmbuild-e2e-extra-\(UUID().uuidString.prefix(8))"
 
+    /// The compute image with a test check it cannot pass (a unit the play never enables).
+    static let brokenTestTarget = """
+
+      compute-broken-test:
+        playbook: ansible/site.yml
+        munge_key: ${KVMBUILD_MUNGE_KEY:-~/.config/kvmbuild/munge.key}
+        test:
+          enabled: [munge, kvmbuild-never-enabled]
+
+    """
+
     @Test func computeImageFromCheckToFreshBoot() async throws {
-        let harness = try Harness(userDataAppendix: """
+        let targets = try String(contentsOfFile: Harness.repo + "/kvmbuild.yml", encoding: .utf8) + Self.brokenTestTarget
+        let harness = try Harness(targets: targets, userDataAppendix: """
         runcmd:
           - [sh, -c, "for i in $(seq 2000); do echo \(Self.deletedToken); done > /var/tmp/token; sync; rm /var/tmp/token; sync"]
 
@@ -85,6 +98,32 @@ extension IntegrationTests {
         #expect(mode(Harness.cache) == 0o700)
     }
 
+    /// A test check the image fails: the build stops in its test phase and publishes nothing,
+    /// and `kvmbuild test` on the same export fails naming the check. Both leave nothing behind.
+    func checkABrokenTestPublishesNothing(_ harness: Harness, manifest: Manifest) async throws {
+        let broken = try TargetsFile.load(path: harness.project + "/kvmbuild.yml").target("compute-broken-test")
+        do {
+            _ = try await Builder.run(target: broken, options: testOptions(harness),
+                                      phases: [PreflightPhase(), ConfigDrivePhase(), ReuseExport(image: manifest.image), TestPhase(), PublishPhase()])
+            Issue.record("a test check the image cannot pass passed")
+        } catch let error as KVMBuildError {
+            #expect(error.code == .testFailed, "\(error)")
+            #expect(error.message.contains("enabled kvmbuild-never-enabled"), "\(error)")
+            #expect(error.fix?.contains("nothing was published") == true)
+        }
+        #expect(!FileManager.default.fileExists(atPath: harness.buildDir + "/compute-broken-test-latest"), "a failed test is never latest")
+        try harness.expectNothingLeftBehind()
+
+        let verb = try await harness.run(["test", "compute-latest", "--target", "compute-broken-test", "--json"])
+        expectOneLineError(verb, contains: "enabled kvmbuild-never-enabled")
+        let report = try JSONSerialization.jsonObject(with: Data(verb.stdout.utf8)) as? [String: Any]
+        let checks = report?["checks"] as? [[String: Any]] ?? []
+        #expect(checks.contains { $0["name"] as? String == "enabled munge" && $0["passed"] as? Bool == true })
+        #expect(checks.contains { $0["name"] as? String == "enabled kvmbuild-never-enabled" && $0["passed"] as? Bool == false })
+        let connection = try Connection(uri: "qemu:///system")
+        #expect(try connection.allDomains().filter { $0.name.hasSuffix("-test") && $0.name.contains("compute-broken-test") }.isEmpty, "the verb's instance is gone")
+    }
+
     func checkBuildUploadAndBoot(_ harness: Harness, imageID: String, imageName: String, uploaded: [String: Any]) async throws {
         let manifest = try Manifest.load(harness.buildDir + "/compute-latest/manifest.json")
         let image = manifest.image.path
@@ -106,6 +145,7 @@ extension IntegrationTests {
         #expect(properties["kvmbuild_git_sha"] as? String == manifest.gitSha)
         #expect(manifest.accelerator == "tcg")
         #expect(manifest.phases.map(\.phase) == BuildPlan.phases.map(\.name).filter { $0 != "publish" })
+        #expect(manifest.phases.map(\.phase).suffix(3) == ["export", "secret-scan", "test"])
         let ansibleLog = try String(contentsOfFile: harness.buildDir + "/compute-latest/ansible.log", encoding: .utf8)
         #expect(ansibleLog.contains("TASK [Check the builder is inert"), "the play checked the builder live")
         // cloud-init applies a config it finds invalid only in part, and says so on the console.
@@ -135,41 +175,21 @@ extension IntegrationTests {
         let closed = try await harness.runWithClosedStdout(["compute", "--json"] + extra)
         #expect(closed == 0, "kvmbuild must not die writing to a closed stdout (exit \(closed))")
 
-        // Boot the exported image as a new instance: a fresh seed, no munge key from the seed.
-        var target = try TargetsFile.load(path: harness.project + "/kvmbuild.yml").target("compute")
-        target.baseImage = .init(source: image, checksum: "sha256:\(manifest.image.sha256)")
-        target.mungeKey = nil
-        let instance = GuestCheckPhase(name: "check the new instance") { build, ssh in
-            #expect(try await ssh.sudo("hostname") != ImageChecks.buildHostname(target: "compute"), "the instance's own hostname")
-            #expect(try await ssh.sudo("grep -c '^kvmbuild:' /etc/passwd /etc/passwd- /etc/shadow- 2>/dev/null | grep -v ':0$' || true") == "")
-            let machineID = try await ssh.sudo("cat /etc/machine-id")
-            #expect(machineID.count == 32, "machine-id regenerated, got '\(machineID)'")
-            // The image carried no host keys: the ones now present came from this instance's seed.
-            let hostKey = try await ssh.sudo("cat /etc/ssh/ssh_host_ed25519_key.pub")
-            #expect(build.hostPublicKey?.hasPrefix(String(hostKey.split(separator: " ").prefix(2).joined(separator: " "))) == true)
-            let v1 = try await ssh.sudo("systemctl is-enabled munge slurmd")
-            #expect(v1 == "enabled\nenabled")
-            // What the play left for any node: configless slurmd, the NFS export in fstab, no
-            // policy-rc.d. (That nothing was started in the build guest, the play itself checks
-            // live, as its last task in `builder`.)
-            let slurmdOptions = try await ssh.sudo("cat /etc/default/slurmd")
-            #expect(slurmdOptions.contains("--conf-server slurm-control"))
-            #expect(try await ssh.sudo("test -e /etc/slurm/slurm.conf && echo present || echo absent") == "absent")
-            #expect(try await ssh.sudo("grep -c ' /mnt/home nfs ' /etc/fstab") == "1")
-            #expect(try await ssh.sudo("test -e /usr/sbin/policy-rc.d && echo left || echo gone") == "gone")
-            #expect(try await ssh.sudo("stat -c '%U:%G %a' /etc/munge/munge.key") == "munge:munge 400")
-            // The same play as a plain compute node (not builder) starts the services. slurmd may
-            // fail: no slurmctld exists here to serve its config — expected. No NFS server either.
-            let code = try await runPlayAsPlainCompute(build, varsYAML: "nfs_client_mounts: []\n")
-            let v2 = try await ssh.sudo("systemctl is-active munge")
-            #expect(v2 == "active")
-            let v3 = try await ssh.sudo("munge -n | unmunge | grep -c 'STATUS: *Success'")
-            #expect(v3 == "1")
-            let slurmd = try await ssh.sudo("systemctl is-active slurmd || true")
-            #expect(code == 0 || slurmd != "active", "a failed play must be slurmd failing to reach a controller")
+        // The build's own test phase booted the export as Nova would (metadata with one key, no
+        // user-data) and ran the compute target's checks before anything was published.
+        let test = try #require(manifest.test, "the manifest records the boot test")
+        #expect(manifest.testSkipped == nil)
+        #expect(test.passed, "\(test.failed)")
+        let names = Set(test.checks.map(\.name))
+        for expected in ["machine-id new", "host keys new", "hostname from metadata", "no build user", "active munge", "enabled slurmd",
+                         "file /etc/munge/munge.key", "command munge -n | unmunge"] {
+            #expect(names.contains(expected), "test check \(expected) ran")
         }
-        _ = try await Builder.run(target: target, options: testOptions(harness),
-                                  phases: [PreflightPhase(), BaseImagePhase(), ConfigDrivePhase(), BootPhase(), WaitForSSHPhase(), instance])
+        #expect(test.firstBootToSSHSeconds > 0 && test.firstBootToSSHSeconds < test.readySeconds)
+        print(String(format: "first boot to SSH %.0f s, ready %.0f s, test phase %.0f s", test.firstBootToSSHSeconds, test.readySeconds, test.seconds))
+        #expect(FileManager.default.fileExists(atPath: harness.buildDir + "/\(manifest.name)/test-console.log"))
+
+        try await checkABrokenTestPublishesNothing(harness, manifest: manifest)
         try harness.expectNothingLeftBehind()
     }
 }

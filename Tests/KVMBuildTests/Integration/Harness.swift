@@ -92,7 +92,7 @@ struct Harness {
         process.currentDirectoryURL = URL(fileURLWithPath: project)
         process.standardInput = FileHandle.nullDevice
         let log = project + "/kvmbuild-\(UUID().uuidString.prefix(4)).log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         // One handle for both streams: two would each write from offset 0 over the other.
         let output = FileHandle(forWritingAtPath: log)
         process.standardOutput = output

@@ -157,7 +157,7 @@ extension IntegrationTests {
             image: ExportedImage(path: folder + "/compute-1.qcow2", sha256: try Hashing.sha256(ofFile: folder + "/compute-1.qcow2"), sizeBytes: 1, virtualSizeBytes: 1),
             inputs: .init(baseImageSource: "b", baseImageSha256: "a", playbook: "p", playbookTreeSha256: "t", groups: ["compute"], extraVarNames: [],
                           extraVarsDigest: nil, secretVarNames: [], varFiles: [], mungeKeyProvided: true, seed: "configdrive"),
-            inputsSha256: nil, phases: [], ansiblePlaySeconds: nil, sealed: [], verified: [], secretScan: nil, glance: .init())
+            inputsSha256: nil, phases: [], ansiblePlaySeconds: nil, sealed: [], verified: [], secretScan: nil, test: nil, testSkipped: nil, glance: .init())
         try manifest.write(to: folder + "/manifest.json")
         let name = "kvmbuild-test-public-\(UUID().uuidString.prefix(6))"
         let env = ["OS_CLIENT_CONFIG_FILE": UploadTests.clouds]

@@ -1,0 +1,45 @@
+import Foundation
+import KVMBuildSupport
+
+/// Boots the export as a new instance and runs the target's `test:` checks, before anything is
+/// published or uploaded: a broken image is never `<target>-latest`. The instance gets the build's
+/// ephemeral key (the one the config drive gave the build guest), so with --on-error=abort
+/// `kvmbuild ssh BUILD` reaches the failed instance as it reached the build guest.
+struct TestPhase: BuildPhase {
+    let name = "test"
+
+    func run(_ build: BuildContext) async throws {
+        guard let export = build.export, let connection = build.connection else { throw KVMBuildError(.internalError, "test needs an export") }
+        let spec = build.target.test
+        if build.options.skipTest || spec.isEmpty {
+            let why = build.options.skipTest ? "--no-test" : "the target declares no test: checks"
+            build.console.warning("NOT TESTED: the image was not booted before publishing (\(why))")
+            build.testSkipped = why
+            return
+        }
+        let paths = build.paths
+        let publicKey = try String(contentsOfFile: paths.buildKey + ".pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let instance = InstanceTest(.init(
+            image: export.path, spec: spec, accelerator: build.accelerator, memoryMiB: spec.memoryMiB ?? build.target.memoryMiB,
+            vcpus: build.target.vcpus, workDirectory: paths.testDirectory, consoleLog: paths.testConsoleLog,
+            privateKey: paths.buildKey, publicKey: publicKey, knownHosts: paths.knownHosts, domainName: build.domainName + "-test",
+            metadata: .init(id: build.id, target: build.target.name, pid: getpid(), folder: paths.root),
+            portLocks: build.options.cacheDirectory + "/ports", buildHostPublicKey: build.hostPublicKey,
+            buildMachineID: build.buildMachineID, buildUser: build.target.sshUser, ansibleLog: paths.testAnsibleLog), connection: connection)
+        build.addCleanup("destroy the test instance") { instance.tearDown() }
+        // Registered before the boot, so an abort hint and `kvmbuild ssh` find the instance.
+        build.state.domain = instance.setup.domainName
+        build.state.sshUser = spec.user
+        let report = try await instance.run(console: build.console) { port in
+            build.state.sshPort = port
+            build.saveState()
+        }
+        build.testReport = report
+        for check in report.failed { build.console.error("test: \(check.name): \(check.detail)") }
+        if let first = report.failed.first {
+            throw KVMBuildError(.testFailed, "the image failed \(report.failed.count) of \(report.checks.count) test check(s) on a booted instance, first: \(first.name): \(first.detail)",
+                                fix: "nothing was published or uploaded; fix the play or the test: checks (--on-error=abort keeps the instance for kvmbuild ssh)")
+        }
+        build.console.info(String(format: "tested: %d checks passed on a new instance (first boot to SSH %.0f s)", report.checks.count, report.firstBootToSSHSeconds))
+    }
+}

@@ -1,0 +1,99 @@
+import ArgumentParser
+import Foundation
+import KVMBuild
+import KVMBuildSupport
+import Libvirt
+
+/// `kvmbuild test BUILD|IMAGE`: boot an existing export as a new instance and run its target's
+/// `test:` checks, the same the build's test phase runs.
+struct TestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "test",
+        abstract: "Boot an exported image as a new instance (as Nova would) and run the target's test: checks.",
+        discussion: "BUILD is a build folder name (or <target>-latest) in the build dir; IMAGE a .qcow2 path.")
+
+    @Argument(help: "Build folder name, <target>-latest, or the path of an exported .qcow2.")
+    var image: String
+
+    @Option(name: .customLong("target"), help: "Target whose test: checks apply (default: the build's, else compute).")
+    var targetName: String?
+
+    @Option(name: .customLong("file"), help: "Targets file.")
+    var targetsFile = TargetsFile.defaultFileName
+
+    @Option(help: "On a failed check: cleanup (default) or abort (keep the instance and print how to ssh in).")
+    var onError: OnErrorPolicy = .cleanup
+
+    @OptionGroup var output: OutputOptions
+    @OptionGroup var host: HostOptions
+
+    func run() async throws {
+        output.apply()
+        let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath + "/")
+        let (file, manifest) = try Self.locate(image, buildDirectory: host.resolvedBuildDir, cwd: cwd)
+        let target = try TargetsFile.load(path: PathExpansion.resolve(targetsFile, base: cwd)).target(targetName ?? manifest?.target ?? "compute")
+        guard !target.test.isEmpty else {
+            throw KVMBuildError(.invalidInput, "target \(target.name) declares no test: checks", fix: "add a test: section to the target in kvmbuild.yml")
+        }
+        let accelerator = await HostCheck(libvirtURI: host.libvirtURI, accelerator: .auto,
+                                          buildDirectory: host.resolvedBuildDir, cacheDirectory: host.resolvedCacheDir).run().accelerator
+        let connection: Connection
+        do { connection = try Connection(uri: host.libvirtURI) } catch {
+            throw KVMBuildError(.libvirt, "libvirt unreachable at \(host.libvirtURI)", fix: "start libvirtd (scripts/setup-host.sh)", cause: ErrorMessage("\(error)"))
+        }
+
+        let id = String(UUID().uuidString.prefix(8)).lowercased()
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("kvmbuild-test-\(id)").path
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let instance = try await InstanceTest.standalone(image: file, target: target, accelerator: accelerator, workDirectory: work, id: id,
+                                                         cacheDirectory: host.resolvedCacheDir, connection: connection)
+        let interrupts = InterruptMonitor()
+        let task = Task { try await instance.run(console: Console.shared) }
+        interrupts.start { _ in task.cancel() }
+        let report: InstanceTestReport
+        do {
+            report = try await task.value
+            interrupts.stop()
+        } catch {
+            interrupts.stop()
+            instance.tearDown()
+            try? FileManager.default.removeItem(atPath: work)
+            if interrupts.signal != nil || error is CancellationError {
+                throw KVMBuildError(.interrupted, "test interrupted; the instance was destroyed")
+            }
+            throw error
+        }
+        if output.json {
+            try JSON.print(report)
+        } else {
+            for check in report.checks { Console.shared.passthrough("[\(check.passed ? "ok  " : "FAIL")] \(check.name): \(check.detail)") }
+        }
+        if !report.passed, onError == .abort, let port = instance.port {
+            Console.shared.warning("kept the test instance \(instance.setup.domainName) (--on-error=abort):")
+            Console.shared.passthrough("ssh -i \(instance.setup.privateKey) -o UserKnownHostsFile=\(instance.setup.knownHosts) -p \(port) \(target.test.user)@127.0.0.1")
+            Console.shared.passthrough("when done: virsh -c \(host.libvirtURI) destroy \(instance.setup.domainName); rm -rf \(work)")
+        } else {
+            instance.tearDown()
+            try? FileManager.default.removeItem(atPath: work)
+        }
+        if let first = report.failed.first {
+            throw KVMBuildError(.testFailed, "\(report.failed.count) of \(report.checks.count) test checks failed on \(image), first: \(first.name): \(first.detail)",
+                                fix: "rebuild the image, or fix the target's test: checks")
+        }
+        if !output.json {
+            Console.shared.result(String(format: "%@: %d checks passed (first boot to SSH %.0f s)", image, report.checks.count, report.firstBootToSSHSeconds))
+        }
+    }
+
+    /// The image file and, for a build folder, its manifest.
+    static func locate(_ value: String, buildDirectory: String, cwd: URL) throws -> (String, Manifest?) {
+        let asPath = PathExpansion.resolve(value, base: cwd)
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: asPath, isDirectory: &isDirectory), !isDirectory.boolValue { return (asPath, nil) }
+        let folder = isDirectory.boolValue ? asPath : buildDirectory + "/" + value
+        guard let manifest = try? Manifest.load(folder + "/manifest.json") else {
+            throw KVMBuildError(.notFound, "\(value) is neither an image file nor a finished build in \(buildDirectory)", fix: "pass a .qcow2 path or a build name from kvmbuild list")
+        }
+        return (folder + "/" + URL(fileURLWithPath: manifest.image.path).lastPathComponent, manifest)
+    }
+}
