@@ -20,7 +20,7 @@ let package = Package(
         .target(
             name: "KVMBuildCommands",
             dependencies: [
-                "KVMBuild", "KVMBuildSupport", "Glance",
+                "KVMBuild", "KVMBuildSupport", "Glance", "ConfigDrive", "Libvirt", "CShims",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // The domain: host facts, targets, the build pipeline and its phases.

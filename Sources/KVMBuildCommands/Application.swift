@@ -32,18 +32,38 @@ public struct Application: AsyncParsableCommand {
         // Images carry the cluster's munge key and logs may show what a play did: everything
         // kvmbuild creates is private to its user unless --output-group says otherwise.
         umask(0o077)
+        // Usage errors and --help are ArgumentParser's to print, with its exit codes.
+        var command: ParsableCommand
+        do { command = try parseAsRoot(arguments) } catch { exit(withError: error) }
+        let json = (arguments ?? CommandLine.arguments).contains("--json")
         do {
-            var command = try parseAsRoot(arguments)
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
                 try command.run()
             }
         } catch let error as KVMBuildError {
-            Console.shared.error(error.description)
-            Foundation.exit(error.code == .interrupted ? 130 : 1)
+            report(error, json: json)
+        } catch let code as ExitCode {
+            // check (2: cannot build) and validate (1: problems) have said why already.
+            exit(withError: code)
+        } catch is CancellationError {
+            report(KVMBuildError(.interrupted, "interrupted; everything created was removed"), json: json)
         } catch {
-            exit(withError: error)
+            report(KVMBuildError(.internalError, "unexpected error: \(error)", fix: "please report it with the command you ran (--verbose shows each step)"), json: json)
         }
+    }
+
+    /// One line on stderr (`error: what — fix`), or with --json one JSON object
+    /// (`{"error": …, "fix": …, "code": …}`), and the exit code: 130 when interrupted, else 1.
+    static func report(_ error: KVMBuildError, json: Bool) -> Never {
+        if json {
+            let object: [String: Any] = ["error": error.message + (error.cause.map { ": \($0)" } ?? ""), "fix": error.fix ?? NSNull(), "code": error.code.rawValue]
+            let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+            Console.shared.passthrough(String(decoding: data, as: UTF8.self))
+        } else {
+            Console.shared.error(error.description)
+        }
+        Foundation.exit(error.code == .interrupted ? 130 : 1)
     }
 }

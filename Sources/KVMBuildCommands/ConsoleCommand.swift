@@ -1,4 +1,5 @@
 import ArgumentParser
+import CShims
 import Foundation
 import KVMBuild
 import KVMBuildSupport
@@ -24,6 +25,7 @@ struct ConsoleCommand: AsyncParsableCommand {
         let follow = !noFollow && entry.domainRunning
         let tail = try ProcessSpec("tail").resolvedExecutable()
         let args = [tail, "-n", "+1"] + (follow ? ["-F"] : []) + [log]
+        kvmb_reset_signals_for_exec()
         execv(tail, args.map { strdup($0) } + [nil])
         throw KVMBuildError(.processFailed, "cannot exec tail: \(String(cString: strerror(errno)))")
     }

@@ -18,7 +18,8 @@ struct ListCommand: AsyncParsableCommand {
         for entry in entries {
             let state = entry.alive ? "running" : entry.needsCleaning ? "DEAD (kvmbuild clean \(entry.name))" : entry.state.status.rawValue
             let port = entry.state.sshPort.map { " ssh 127.0.0.1:\($0)" } ?? ""
-            Console.shared.result("\(entry.name)  \(state)\(entry.domainRunning ? " domain \(entry.state.domain)" : "")\(entry.alive ? port : "")")
+            let why = entry.state.failure.map { " — \($0.phase): \($0.error)" } ?? ""
+            Console.shared.result("\(entry.name)  \(state)\(entry.domainRunning ? " domain \(entry.state.domain)" : "")\(entry.alive ? port : "")\(entry.alive ? "" : why)")
         }
     }
 }

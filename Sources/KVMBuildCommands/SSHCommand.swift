@@ -1,4 +1,5 @@
 import ArgumentParser
+import CShims
 import Foundation
 import KVMBuild
 import KVMBuildSupport
@@ -26,6 +27,7 @@ struct SSHCommand: AsyncParsableCommand {
         let args = [ssh] + client.options + ["-t", "\(entry.state.sshUser)@127.0.0.1"] + command
         // Replace this process: the terminal belongs to ssh now.
         let argv = args.map { strdup($0) } + [nil]
+        kvmb_reset_signals_for_exec()
         execv(ssh, argv)
         throw KVMBuildError(.processFailed, "cannot exec ssh: \(String(cString: strerror(errno)))")
     }

@@ -81,7 +81,7 @@ struct TestCommand: AsyncParsableCommand {
                                 fix: "rebuild the image, or fix the target's test: checks")
         }
         if !output.json {
-            Console.shared.result(String(format: "%@: %d checks passed (first boot to SSH %.0f s)", image, report.checks.count, report.firstBootToSSHSeconds))
+            Console.shared.result(String(format: "%@: %d checks passed (first boot to SSH %.0f s)", image, report.checks.count, report.firstBootToSshSeconds))
         }
     }
 

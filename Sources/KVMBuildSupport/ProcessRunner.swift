@@ -1,5 +1,6 @@
 import CShims
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -27,7 +28,7 @@ public enum ProcessRunner {
             }
         }
         let code = try await child.wait()
-        return ProcessResult(exitCode: code, stdout: outText.text(), stderr: errText.text())
+        return ProcessResult(exitCode: code, stdout: await outText.text(), stderr: await errText.text())
     }
 
     /// Runs with stdout and stderr merged and delivered line by line as they arrive.
@@ -46,7 +47,7 @@ public enum ProcessRunner {
         out.closeWrite()
         let fd = out.takeRead()
         let failure = FailureBox()
-        let done = DispatchSemaphore(value: 0)
+        let done = Completion<Bool>()
         Thread.detachNewThread {
             let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
             // availableData returns what the pipe holds now; read(upToCount:) would wait for a
@@ -56,10 +57,11 @@ public enum ProcessRunner {
                     do { try onChunk(chunk) } catch { failure.error = error; child.terminate() }
                 }
             }
-            done.signal()
+            done.complete(true)
         }
         let code = try await child.wait()
-        done.wait()
+        // The reader ends at EOF, which the child's exit (and its group's) brings.
+        _ = await done.value()
         if let error = failure.error { throw error }
         return code
     }
@@ -82,11 +84,9 @@ public enum ProcessRunner {
 }
 
 /// A spawned child and its process group.
-final class ChildProcess: @unchecked Sendable {
+final class ChildProcess: Sendable {
     let pid: pid_t
-    private let lock = NSLock()
-    private var status: Int32?
-    private var waiter: CheckedContinuation<Int32, Never>?
+    private let exit = Completion<Int32>()
 
     private init(pid: pid_t) { self.pid = pid }
 
@@ -106,24 +106,17 @@ final class ChildProcess: @unchecked Sendable {
         Thread.detachNewThread {
             var status: Int32 = 0
             while waitpid(childPID, &status, 0) == -1 && errno == EINTR {}
-            child.finish(kvmb_exit_code(status))
+            child.exit.complete(kvmb_exit_code(status))
         }
         return child
     }
 
-    var isFinished: Bool { lock.withLock { status != nil } }
+    var isFinished: Bool { exit.isComplete }
 
     /// Waits for the exit code; cancelling the task terminates the child's process group.
     func wait() async throws -> Int32 {
         let code = await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
-                let ready: Int32? = lock.withLock {
-                    if let status { return status }
-                    waiter = continuation
-                    return nil
-                }
-                if let ready { continuation.resume(returning: ready) }
-            }
+            await exit.value()
         } onCancel: {
             terminate()
         }
@@ -137,19 +130,11 @@ final class ChildProcess: @unchecked Sendable {
         let pid = self.pid
         DispatchQueue.global().asyncAfter(deadline: .now() + ProcessRunner.terminationGrace) { kill(-pid, SIGKILL) }
     }
-
-    private func finish(_ code: Int32) {
-        let waiter: CheckedContinuation<Int32, Never>? = lock.withLock {
-            status = code
-            defer { self.waiter = nil }
-            return self.waiter
-        }
-        waiter?.resume(returning: code)
-    }
 }
 
 /// A pipe whose ends are close-on-exec in this process (the child gets dup2'ed copies).
-final class Pipe2: @unchecked Sendable {
+/// Used by one task only: not Sendable.
+final class Pipe2 {
     private(set) var read: Int32
     private(set) var write: Int32
 
@@ -175,48 +160,83 @@ enum DevNull {
 }
 
 /// Reads a descriptor to EOF on its own thread, so a chatty child never blocks on a full pipe.
-final class Drain: @unchecked Sendable {
-    private let done = DispatchSemaphore(value: 0)
-    private var data = Data()
+final class Drain: Sendable {
+    private let data = Completion<Data>()
 
     init(_ fd: Int32) {
-        Thread.detachNewThread {
+        Thread.detachNewThread { [data] in
             let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
-            self.data = (try? handle.readToEnd()) ?? Data()
-            self.done.signal()
+            data.complete((try? handle.readToEnd()) ?? Data())
         }
     }
 
-    func text() -> String {
-        done.wait()
-        return String(decoding: data, as: UTF8.self)
+    func text() async -> String { String(decoding: await data.value(), as: UTF8.self) }
+}
+
+/// A value that arrives once, from any thread, and that any number of tasks await without
+/// blocking a thread of the cooperative pool (where a semaphore wait could starve it).
+public final class Completion<Value: Sendable>: Sendable {
+    private struct State {
+        var value: Value?
+        var waiters: [CheckedContinuation<Value, Never>] = []
+    }
+    private let state = Mutex(State())
+
+    public init() {}
+
+    public var isComplete: Bool { state.withLock { $0.value != nil } }
+
+    /// The first call wins; later ones are ignored.
+    public func complete(_ value: Value) {
+        let waiters: [CheckedContinuation<Value, Never>] = state.withLock { state in
+            guard state.value == nil else { return [] }
+            state.value = value
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        waiters.forEach { $0.resume(returning: value) }
+    }
+
+    public func value() async -> Value {
+        await withCheckedContinuation { continuation in
+            let ready: Value? = state.withLock { state in
+                if let value = state.value { return value }
+                state.waiters.append(continuation)
+                return nil
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
     }
 }
 
-private final class FailureBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: Error?
-    var error: Error? {
-        get { lock.withLock { stored } }
-        set { lock.withLock { stored = newValue } }
+private final class FailureBox: Sendable {
+    private let stored = Mutex<(any Error)?>(nil)
+    var error: (any Error)? {
+        get { stored.withLock { $0 } }
+        set { stored.withLock { $0 = newValue } }
     }
 }
 
-private final class LineSplitter: @unchecked Sendable {
-    private var pending = Data()
+private final class LineSplitter: Sendable {
+    private let pending = Mutex(Data())
     private let onLine: @Sendable (String) -> Void
     init(onLine: @escaping @Sendable (String) -> Void) { self.onLine = onLine }
 
     func feed(_ chunk: Data) {
-        pending.append(chunk)
-        while let newline = pending.firstIndex(of: 0x0A) {
-            onLine(String(decoding: pending[pending.startIndex..<newline], as: UTF8.self))
-            pending.removeSubrange(pending.startIndex...newline)
+        let lines: [String] = pending.withLock { pending in
+            pending.append(chunk)
+            var lines: [String] = []
+            while let newline = pending.firstIndex(of: 0x0A) {
+                lines.append(String(decoding: pending[pending.startIndex..<newline], as: UTF8.self))
+                pending.removeSubrange(pending.startIndex...newline)
+            }
+            return lines
         }
+        lines.forEach(onLine)
     }
 
     func flush() {
-        if !pending.isEmpty { onLine(String(decoding: pending, as: UTF8.self)) }
-        pending.removeAll()
+        let rest: Data = pending.withLock { pending in defer { pending.removeAll() }; return pending }
+        if !rest.isEmpty { onLine(String(decoding: rest, as: UTF8.self)) }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+@testable import KVMBuild
 import Libvirt
 import Testing
 
@@ -37,5 +38,42 @@ import Testing
         #expect(error.isNoDomain, "\(error)")
         #expect(error.message.contains("not found") || error.message.contains("no domain"), "\(error)")
         #expect(error.operation == "virDomainShutdown(\(domain.name))")
+    }
+
+    /// `kvmbuild console` execs tail to follow a running guest's log: Ctrl-C must end it (the
+    /// exec'd program used to inherit Swift's blocked signal mask and ignore SIGINT).
+    @Test func consoleStopsOnSIGINT() async throws {
+        let scratch = try Scratch("kvmbuild-console")
+        let connection = try Connection(uri: "qemu:///system")
+        let domain = try Self.startDisklessGuest(connection)
+        defer { try? domain.destroy() }
+        let folder = scratch.path + "/build/console-1"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try "booting\n".write(toFile: folder + "/console.log", atomically: true, encoding: .utf8)
+        let state = BuildState(id: "c0ffee00", name: "console-1", target: "console", pid: 1, status: .aborted, started: Date(),
+                               domain: domain.name, sshPort: nil, sshUser: "u", libvirtURI: "qemu:///system", image: nil)
+        try state.save(folder + "/state.json")
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ProcessInfo.processInfo.environment["KVMBUILD_BIN"] ?? Harness.repo + "/.build/debug/kvmbuild")
+        process.arguments = ["console", "console-1", "--build-dir", scratch.path + "/build"]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        // Following: tail has printed the log and waits for more.
+        var seen = ""
+        for _ in 0..<50 where !seen.contains("booting") {
+            seen += String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
+        }
+        #expect(seen.contains("booting"))
+        try await Task.sleep(nanoseconds: 300_000_000)
+        #expect(process.isRunning, "tail -F follows a running guest's log")
+        kill(process.processIdentifier, SIGINT)
+        let deadline = Date().addingTimeInterval(1)
+        while process.isRunning, Date() < deadline { try await Task.sleep(nanoseconds: 50_000_000) }
+        #expect(!process.isRunning, "SIGINT must end kvmbuild console within a second")
     }
 }

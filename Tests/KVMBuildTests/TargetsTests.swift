@@ -123,7 +123,9 @@ import KVMBuildSupport
             inputsSha256: "cc", phases: [PhaseTiming(phase: "boot", seconds: 1.5)], ansiblePlaySeconds: 3, sealed: ["/x"],
             verified: [ImageChecks.Check(name: "c", passed: true, detail: "d")],
             secretScan: SecretScanReport(results: [.init(secret: "munge key", occurrences: 1, allowed: 1)], bytesScanned: 42, seconds: 0.5),
-            test: nil, testSkipped: nil, glance: .init(properties: ["os_distro": "debian"], minDiskGib: 2, minRamMib: 1024, visibility: nil, tags: ["t"]))
+            test: InstanceTestReport(checks: [InstanceCheck(name: "active munge", passed: true, detail: "active")], firstBootToSshSeconds: 53,
+                                     readySeconds: 72, seconds: 95),
+            testSkipped: nil, glance: .init(properties: ["os_distro": "debian"], minDiskGib: 2, minRamMib: 1024, visibility: nil, tags: ["t"]))
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("manifest-\(UUID().uuidString).json").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         try manifest.write(to: path)
@@ -136,5 +138,9 @@ import KVMBuildSupport
         #expect(loaded.created == manifest.created)
         #expect(text.contains("\"inputs_sha256\" : \"cc\""))
         #expect(loaded.inputsSha256 == "cc")
+        // Every field survives the snake_case round trip (an acronym in a name would not).
+        #expect(loaded.test == manifest.test)
+        #expect(loaded.secretScan == manifest.secretScan)
+        #expect(text.contains("\"first_boot_to_ssh_seconds\""))
     }
 }

@@ -10,6 +10,12 @@
 int kvmb_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
                int stdin_fd, int stdout_fd, int stderr_fd, pid_t *pid_out);
 
+/// For a process about to exec another program in its place (`kvmbuild console` → tail,
+/// `kvmbuild ssh` → ssh): unblocks every signal on the calling thread (Swift's async threads run
+/// with them blocked, and exec keeps the mask) and puts SIGINT/SIGTERM/SIGHUP/SIGQUIT/SIGPIPE
+/// back to their defaults, so Ctrl-C reaches the new program.
+void kvmb_reset_signals_for_exec(void);
+
 /// Decodes a waitpid status: the exit code, or 128 + signal number.
 int kvmb_exit_code(int status);
 

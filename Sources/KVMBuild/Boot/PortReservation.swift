@@ -1,22 +1,26 @@
 import Foundation
 import KVMBuildSupport
+import Synchronization
 
 /// A TCP port on 127.0.0.1 held for one build. Builds running at once coordinate through
 /// per-port lock files (flock): the lock lives as long as this process, so a crashed build
 /// frees its claim, and a port some other program listens on is skipped by a bind test.
-public final class PortReservation: @unchecked Sendable {
+public final class PortReservation: Sendable {
     public let port: Int
-    private var fd: Int32
+    /// The flocked lock file; -1 once released (release may race a deinit on another task).
+    private let fd: Mutex<Int32>
 
     private init(port: Int, fd: Int32) {
         self.port = port
-        self.fd = fd
+        self.fd = Mutex(fd)
     }
 
     deinit { release() }
 
     public func release() {
-        if fd >= 0 { close(fd); fd = -1 }
+        fd.withLock { fd in
+            if fd >= 0 { close(fd); fd = -1 }
+        }
     }
 
     public static let defaultRange = 2222...2999

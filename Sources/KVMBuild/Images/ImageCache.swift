@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import KVMBuildSupport
+import Synchronization
 
 /// A base image in the content-addressed cache: `<cache>/images/<sha256>`, verified.
 public struct CachedImage: Sendable, Codable {
@@ -79,14 +80,19 @@ public struct ImageCache: Sendable {
     }
 }
 
-/// Hashes and writes each chunk as it arrives; called from the reader thread only.
-private final class HashingWriter: @unchecked Sendable {
-    private var hasher = SHA256()
-    private let output: FileHandle
-    init(output: FileHandle) { self.output = output }
-    func write(_ chunk: Data) throws {
-        hasher.update(data: chunk)
-        try output.write(contentsOf: chunk)
+/// Hashes and writes each chunk as it arrives (from whichever thread reads the source).
+private final class HashingWriter: Sendable {
+    private struct State: @unchecked Sendable {  // FileHandle is not Sendable; the mutex guards it
+        var hasher = SHA256()
+        let output: FileHandle
     }
-    func digest() -> String { Hashing.hex(hasher.finalize()) }
+    private let state: Mutex<State>
+    init(output: FileHandle) { state = Mutex(State(output: output)) }
+    func write(_ chunk: Data) throws {
+        try state.withLock { state in
+            state.hasher.update(data: chunk)
+            try state.output.write(contentsOf: chunk)
+        }
+    }
+    func digest() -> String { state.withLock { Hashing.hex($0.hasher.finalize()) } }
 }

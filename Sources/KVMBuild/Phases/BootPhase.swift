@@ -32,8 +32,14 @@ struct BootPhase: BuildPhase {
         do {
             _ = try connection.createTransientDomain(xml: domain.xml())
         } catch {
-            throw KVMBuildError(.libvirt, "libvirt could not start the guest", fix: "see kvmbuild check and /var/log/libvirt/qemu/\(domainName).log (if libvirtd stopped: start it, then kvmbuild clean \(build.paths.name))",
-                                cause: ErrorMessage("\(error)"))
+            // A /dev/kvm that opens on a CPU without vmx/svm (nested sandboxes) can make QEMU abort
+            // at start ("failed to set MSR"), where other such hosts hang after the BIOS instead.
+            let flags = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+            let noHardware = build.accelerator == .kvm && CPUVirtualization.parse(cpuinfo: flags).ext == nil
+            let fix = noHardware
+                ? "hardware virtualisation unavailable (the CPU flags lack vmx/svm): build with --accel tcg (or auto), see kvmbuild check"
+                : "see kvmbuild check and /var/log/libvirt/qemu/\(domainName).log (if libvirtd stopped: start it, then kvmbuild clean \(build.paths.name))"
+            throw KVMBuildError(.libvirt, "libvirt could not start the guest", fix: fix, cause: ErrorMessage("\(error)"))
         }
         build.console.info("guest \(domainName) started (\(build.accelerator.rawValue)); ssh on 127.0.0.1:\(reservation.port); console: \(build.paths.consoleLog)")
     }

@@ -16,6 +16,15 @@ public struct BuildState: Sendable, Codable {
     public var sshUser: String
     public var libvirtURI: String
     public var image: String?
+    /// Why the build failed, as its one error line said it (nil while running or succeeded).
+    public var failure: Failure?
+
+    public struct Failure: Sendable, Codable, Equatable {
+        public var phase: String
+        public var code: String
+        public var error: String
+        public var fix: String?
+    }
 
     public static func load(_ path: String) -> BuildState? {
         guard let data = FileManager.default.contents(atPath: path) else { return nil }

@@ -1,17 +1,20 @@
 import Dispatch
 import Foundation
 import KVMBuildSupport
+import Synchronization
 
 /// Turns SIGINT, SIGTERM, SIGHUP (the SSH session or terminal went away) and SIGQUIT into task
 /// cancellation, so an interrupted build unwinds through the same cleanup path as a failed one.
-public final class InterruptMonitor: @unchecked Sendable {
-    private var sources: [DispatchSourceSignal] = []
-    private let lock = NSLock()
-    private var received: Int32?
+public final class InterruptMonitor: Sendable {
+    private struct State: @unchecked Sendable {  // DispatchSource is not Sendable; the mutex guards it
+        var sources: [DispatchSourceSignal] = []
+        var received: Int32?
+    }
+    private let state = Mutex(State())
 
     public init() {}
 
-    public var signal: Int32? { lock.withLock { received } }
+    public var signal: Int32? { state.withLock { $0.received } }
 
     public func start(onInterrupt: @escaping @Sendable (Int32) -> Void) {
         for sig in Self.signals {
@@ -19,9 +22,9 @@ public final class InterruptMonitor: @unchecked Sendable {
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler { [weak self] in
                 guard let self else { return }
-                let first: Bool = self.lock.withLock {
-                    defer { if self.received == nil { self.received = sig } }
-                    return self.received == nil
+                let first: Bool = self.state.withLock { state in
+                    defer { if state.received == nil { state.received = sig } }
+                    return state.received == nil
                 }
                 if first {
                     Console.shared.warning("\(Self.name(sig)) received: cleaning up")
@@ -31,13 +34,13 @@ public final class InterruptMonitor: @unchecked Sendable {
                 }
             }
             source.resume()
-            sources.append(source)
+            state.withLock { $0.sources.append(source) }
         }
     }
 
     public func stop() {
+        let sources = state.withLock { state in defer { state.sources.removeAll() }; return state.sources }
         sources.forEach { $0.cancel() }
-        sources.removeAll()
         for sig in Self.signals { Foundation.signal(sig, SIG_DFL) }
     }
 

@@ -24,6 +24,7 @@ struct PipelineRunner {
                 index += 1
             } catch {
                 let failure = describe(error, phase: phase, build: build)
+                build.state.failure = .init(phase: phase.name, code: failure.code.rawValue, error: failure.message, fix: failure.fix)
                 if interrupts.signal != nil || error is CancellationError {
                     await finish(build, status: .interrupted)
                     throw failure

@@ -16,7 +16,7 @@ public struct InstanceCheck: Sendable, Codable, Equatable {
 public struct InstanceTestReport: Sendable, Codable, Equatable {
     public let checks: [InstanceCheck]
     /// From the domain's start to sshd's first banner: what an autoscaler waits for.
-    public let firstBootToSSHSeconds: Double
+    public let firstBootToSshSeconds: Double
     /// From the start until cloud-init finished and the image's default user could log in.
     public let readySeconds: Double
     public let seconds: Double
@@ -110,7 +110,7 @@ public final class InstanceTest: Sendable {
         let ready = Date().timeIntervalSince(booted)
         console.info(String(format: "test instance ready: sshd after %.0f s, cloud-init done after %.0f s", sshdSeconds, ready))
         let checks = try await runChecks(client, port: held.port)
-        return InstanceTestReport(checks: checks, firstBootToSSHSeconds: sshdSeconds, readySeconds: ready, seconds: Date().timeIntervalSince(start))
+        return InstanceTestReport(checks: checks, firstBootToSshSeconds: sshdSeconds, readySeconds: ready, seconds: Date().timeIntervalSince(start))
     }
 
     /// Destroys the instance and removes its overlay and seed; the console log stays.

@@ -38,7 +38,8 @@ extension IntegrationTests {
         let check = try await harness.run(["check", "--json"])
         #expect(check.exitCode == 0)
         let report = try JSONSerialization.jsonObject(with: Data(check.stdout.utf8)) as? [String: Any]
-        #expect(report?["accelerator"] as? String == "tcg")
+        // The host decides (kvm where it works, tcg here); the build must follow that decision.
+        let hostAccelerator = try #require(report?["accelerator"] as? String)
 
         let imageName = "kvmbuild-e2e-\(UUID().uuidString.prefix(6))"
         let build = try await harness.run(["compute", "--upload", "--os-cloud", "kvmbuild-demo", "--image-name", imageName, "--json",
@@ -52,7 +53,7 @@ extension IntegrationTests {
         let uploaded = try #require(try JSONSerialization.jsonObject(with: Data(build.stdout.utf8)) as? [String: Any])
         let imageID = try #require(uploaded["id"] as? String)
         do {
-            try await checkBuildUploadAndBoot(harness, imageID: imageID, imageName: imageName, uploaded: uploaded)
+            try await checkBuildUploadAndBoot(harness, imageID: imageID, imageName: imageName, uploaded: uploaded, hostAccelerator: hostAccelerator)
         } catch {
             await UploadTests.delete(imageID)
             throw error
@@ -124,7 +125,7 @@ extension IntegrationTests {
         #expect(try connection.allDomains().filter { $0.name.hasSuffix("-test") && $0.name.contains("compute-broken-test") }.isEmpty, "the verb's instance is gone")
     }
 
-    func checkBuildUploadAndBoot(_ harness: Harness, imageID: String, imageName: String, uploaded: [String: Any]) async throws {
+    func checkBuildUploadAndBoot(_ harness: Harness, imageID: String, imageName: String, uploaded: [String: Any], hostAccelerator: String) async throws {
         let manifest = try Manifest.load(harness.buildDir + "/compute-latest/manifest.json")
         let image = manifest.image.path
         #expect(try Hashing.sha256(ofFile: image) == manifest.image.sha256)
@@ -143,7 +144,7 @@ extension IntegrationTests {
         #expect(properties["kvmbuild_build"] as? String == manifest.name)
         #expect(properties["kvmbuild_sha256"] as? String == manifest.image.sha256)
         #expect(properties["kvmbuild_git_sha"] as? String == manifest.gitSha)
-        #expect(manifest.accelerator == "tcg")
+        #expect(manifest.accelerator == hostAccelerator)
         #expect(manifest.phases.map(\.phase) == BuildPlan.phases.map(\.name).filter { $0 != "publish" })
         #expect(manifest.phases.map(\.phase).suffix(3) == ["export", "secret-scan", "test"])
         let ansibleLog = try String(contentsOfFile: harness.buildDir + "/compute-latest/ansible.log", encoding: .utf8)
@@ -185,8 +186,8 @@ extension IntegrationTests {
                          "file /etc/munge/munge.key", "command munge -n | unmunge"] {
             #expect(names.contains(expected), "test check \(expected) ran")
         }
-        #expect(test.firstBootToSSHSeconds > 0 && test.firstBootToSSHSeconds < test.readySeconds)
-        print(String(format: "first boot to SSH %.0f s, ready %.0f s, test phase %.0f s", test.firstBootToSSHSeconds, test.readySeconds, test.seconds))
+        #expect(test.firstBootToSshSeconds > 0 && test.firstBootToSshSeconds < test.readySeconds)
+        print(String(format: "first boot to SSH %.0f s, ready %.0f s, test phase %.0f s", test.firstBootToSshSeconds, test.readySeconds, test.seconds))
         #expect(FileManager.default.fileExists(atPath: harness.buildDir + "/\(manifest.name)/test-console.log"))
 
         try await checkABrokenTestPublishesNothing(harness, manifest: manifest)

@@ -120,8 +120,15 @@ extension IntegrationTests {
         let harness = try Harness()
         defer { harness.remove() }
         let result = try await harness.run(["compute", "--accel", "kvm", "--ignore-preflight", "--boot-watchdog", "40"], timeout: 600)
-        expectOneLineError(result, contains: "boot stalled")
-        #expect(result.stderr.contains("hardware virtualisation"))
+        // Hosts of this kind differ: a forced KVM guest hangs after the BIOS (the watchdog
+        // catches it) or QEMU aborts at start ("failed to set MSR"). Both are honest outcomes and
+        // both must name the cause; a hang (the timeout above), a crash or a leftover fails.
+        let stalled = result.stderr.contains("boot stalled")
+        let refused = result.stderr.contains("libvirt could not start the guest")
+        #expect(stalled || refused, "\(result.stderr.suffix(2000))")
+        expectOneLineError(result, contains: stalled ? "boot stalled" : "libvirt could not start the guest")
+        #expect(result.stderr.contains("hardware virtualisation"), "the cause is named either way")
+        #expect(result.exitCode == 1, "an error exit, not a crash (\(result.exitCode))")
         try harness.expectNothingLeftBehind()
     }
 

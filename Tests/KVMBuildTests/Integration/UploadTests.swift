@@ -88,6 +88,8 @@ extension IntegrationTests {
         #expect(again.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == id)
         #expect(again.stderr.contains("nothing uploaded"))
         #expect(try await imageIDs(named: name) == [id])
+        await Self.delete(id)
+        #expect(try await imageIDs(named: name).isEmpty, "tests leave nothing in Glance")
     }
 
     static let demoPassword = "kvmbuild-demo"
@@ -99,6 +101,8 @@ extension IntegrationTests {
         try #require(result.exitCode == 0, "\(result.stderr)")
         let id = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(try await show(id)?["status"] as? String == "active")
+        await Self.delete(id)
+        #expect(try await imageIDs(named: name).isEmpty, "tests leave nothing in Glance")
     }
 
     @Test func replaceWarehousesTheOldImageAndMovesItsMembers() async throws {
@@ -126,6 +130,8 @@ extension IntegrationTests {
         let members = try await ProcessRunner.checked(ProcessSpec("/usr/bin/openstack", ["--os-cloud", "kvmbuild-admin", "image", "member", "list", "-f", "value", "-c", "Member ID", newID],
                                                                   environment: ["OS_CLIENT_CONFIG_FILE": Self.clouds]))
         #expect(members.stdout.contains(member))
+        await Self.delete(newID)
+        await Self.delete(oldID)
     }
 
     @Test func badInputsFailInOneLineAndLeaveNoImage() async throws {
