@@ -3,9 +3,10 @@ import CGuestfs
 import Glibc
 #endif
 
-/// One libguestfs handle (one appliance). Not thread-safe: use it from one task at a time.
+/// One libguestfs handle (one appliance). Not thread-safe, so not Sendable: it is made, used and
+/// closed inside one blocking closure (`runBlocking`), never shared between tasks.
 /// Launching the appliance is the expensive part (15-30 s under TCG), so callers batch work per handle.
-public final class Handle: @unchecked Sendable {
+public final class Handle {
     private let g: OpaquePointer
 
     /// - Parameter forceTCG: run the appliance under software emulation; needed where /dev/kvm

@@ -82,7 +82,7 @@ public struct ImageCache: Sendable {
 
 /// Hashes and writes each chunk as it arrives (from whichever thread reads the source).
 private final class HashingWriter: Sendable {
-    private struct State: @unchecked Sendable {  // FileHandle is not Sendable; the mutex guards it
+    private struct State {
         var hasher = SHA256()
         let output: FileHandle
     }

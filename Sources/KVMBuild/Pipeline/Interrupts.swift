@@ -6,7 +6,9 @@ import Synchronization
 /// Turns SIGINT, SIGTERM, SIGHUP (the SSH session or terminal went away) and SIGQUIT into task
 /// cancellation, so an interrupted build unwinds through the same cleanup path as a failed one.
 public final class InterruptMonitor: Sendable {
-    private struct State: @unchecked Sendable {  // DispatchSource is not Sendable; the mutex guards it
+    /// DispatchSourceSignal is not Sendable, so the compiler cannot see that the mutex is the
+    /// only way in; it is: both fields are read and written under `state` alone.
+    private struct State: @unchecked Sendable {
         var sources: [DispatchSourceSignal] = []
         var received: Int32?
     }

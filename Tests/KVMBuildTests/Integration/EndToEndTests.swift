@@ -116,7 +116,12 @@ extension IntegrationTests {
         try harness.expectNothingLeftBehind()
 
         let verb = try await harness.run(["test", "compute-latest", "--target", "compute-broken-test", "--json"])
-        expectOneLineError(verb, contains: "enabled kvmbuild-never-enabled")
+        // With --json the failure is one JSON object on stderr, not a text line.
+        #expect(verb.exitCode == 1)
+        let failure = verb.stderr.split(separator: "\n").last.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(failure?["code"] as? String == "testFailed", "\(verb.stderr.suffix(1000))")
+        #expect((failure?["error"] as? String)?.contains("enabled kvmbuild-never-enabled") == true)
+        #expect((failure?["fix"] as? String)?.isEmpty == false)
         let report = try JSONSerialization.jsonObject(with: Data(verb.stdout.utf8)) as? [String: Any]
         let checks = report?["checks"] as? [[String: Any]] ?? []
         #expect(checks.contains { $0["name"] as? String == "enabled munge" && $0["passed"] as? Bool == true })
