@@ -54,7 +54,8 @@ let package = Package(
             name: "CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
         .systemLibrary(
             name: "CGuestfs", pkgConfig: "libguestfs", providers: [.apt(["libguestfs-dev"])]),
-        // What Swift cannot call directly: variadic ioctl (/dev/kvm) and posix_spawn with signal resets.
+        // What Swift cannot call directly: variadic ioctl (/dev/kvm), posix_spawn with signal resets,
+        // the signal reset before exec, and the GNU-only memmem / SEEK_DATA.
         .target(name: "CShims"),
         .testTarget(
             name: "KVMBuildTests",

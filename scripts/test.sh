@@ -37,5 +37,14 @@ openstack_pid=""
 export KVMBUILD_BIN="$PWD/.build/debug/kvmbuild"
 # Integration tests boot guests: one at a time on a small host. The time limit turns a hung test
 # into a failure that names itself, instead of a CI run that silently runs out of time.
-timeout --kill-after=60 "${KVMBUILD_TEST_TIMEOUT:-70m}" bash scripts/swift.sh test --no-parallel "$@" </dev/null || {
-  rc=$?; [ "$rc" = 124 ] && echo "test.sh: swift test exceeded ${KVMBUILD_TEST_TIMEOUT:-70m} (a hung test?)" >&2; exit "$rc"; }
+set +e
+timeout --kill-after=60 "${KVMBUILD_TEST_TIMEOUT:-70m}" bash scripts/swift.sh test --no-parallel "$@" </dev/null 2>&1 | tee "$logs/swift-test.log"
+rc=${PIPESTATUS[0]}
+set -e
+[ "$rc" = 124 ] && echo "test.sh: swift test exceeded ${KVMBUILD_TEST_TIMEOUT:-70m} (a hung test?)" >&2
+# Where the run's time went, one line per suite (the CI budget is watched suite by suite); then the
+# runner's own closing lines again, so they stay the last words of the run.
+echo "per-suite times:"
+grep -aE '^[^ ]+ Suite [A-Za-z]+ (passed|failed) after' "$logs/swift-test.log" | sed -E 's/^[^ ]+ Suite ([A-Za-z]+) (passed|failed) after ([0-9.]+) seconds.*/  \1 \2 \3 s/' || true
+grep -aE 'Executed [0-9]+ tests?, with|Test run with [0-9]+ tests?' "$logs/swift-test.log" | tail -2 || true
+exit "$rc"
