@@ -145,6 +145,25 @@ public final class Handle {
         }
     }
 
+    /// Byte offset of a partition on its disk (0 for a file system on the whole disk).
+    public func partitionStart(_ device: String) throws -> Int64 {
+        guard let disk = guestfs_part_to_dev(g, device) else { return 0 }  // not a partition
+        defer { free(disk) }
+        let number = guestfs_part_to_partnum(g, device)
+        guard number > 0, let list = guestfs_part_list(g, disk) else { throw lastError("guestfs_part_list(\(device))") }
+        defer { guestfs_free_partition_list(list) }
+        for index in 0..<Int(list.pointee.len) where list.pointee.val[index].part_num == number {
+            return Int64(list.pointee.val[index].part_start)
+        }
+        throw GuestfsError(operation: "guestfs_part_list", message: "partition \(number) of \(String(cString: disk)) not listed")
+    }
+
+    /// The device mounted at the deepest mountpoint that holds `path`.
+    public func device(holding path: String) -> String? {
+        mounts.filter { path == $0.mountpoint || path.hasPrefix($0.mountpoint == "/" ? "/" : $0.mountpoint + "/") }
+            .max { $0.mountpoint.count < $1.mountpoint.count }?.device
+    }
+
     /// Runs a shell command inside the guest's mounted filesystem (chrooted), returning its stdout.
     @discardableResult
     public func sh(_ command: String) throws -> String { try takeString(guestfs_sh(g, command), "guestfs_sh") }

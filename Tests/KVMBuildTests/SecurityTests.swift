@@ -53,6 +53,39 @@ import Synchronization
         #expect(try SecretScanner.scan(file: encoded, for: secrets).leaks.map(\.secret) == [secrets[1].name], "a partial base64 copy is found")
     }
 
+    @Test func theMungeKeyIsAllowedOnlyInMungeKeysOwnBlocks() throws {
+        var generator = SystemRandomNumberGenerator()
+        let key = Data((0..<1024).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        let home: Int64 = 40 * 4096
+        let secrets = InjectedSecret.mungeKey(key, carriedByImage: true).map { $0.name == InjectedSecret.mungeKeyRawName ? $0.allowed(onlyIn: [home..<home + 4096]) : $0 }
+        let inPlace = try sparse("placed.raw", size: 1 << 22, writes: [(home, Array(key))])
+        let placed = try SecretScanner.scan(file: inPlace, for: secrets)
+        #expect(placed.passed)
+        #expect(placed.results.first { $0.secret == InjectedSecret.mungeKeyRawName }?.inPlace == 1)
+        // One copy, but not where munge.key is: a leak, though a mere count would have allowed it.
+        let moved = try sparse("moved.raw", size: 1 << 22, writes: [(home + 8 * 4096, Array(key))])
+        #expect(try SecretScanner.scan(file: moved, for: secrets).leaks.map(\.secret) == [InjectedSecret.mungeKeyRawName])
+    }
+
+    @Test func filefragOutputGivesTheFilesBlocks() {
+        let text = """
+        Filesystem type is: ef53
+        File size of /etc/munge/munge.key is 1024 (1 block of 4096 bytes)
+         ext:     logical_offset:        physical_offset: length:   expected: flags:
+           0:        0..       0:     123456..    123456:      1:             last,eof
+        /etc/munge/munge.key: 1 extent found
+        """
+        #expect(FileExtents.parse(filefrag: text) == [Int64(123456 * 4096)..<Int64(123457 * 4096)])
+        let two = """
+        File size of /x is 8192 (2 blocks of 4096 bytes)
+         ext:     logical_offset:        physical_offset: length:   expected: flags:
+           0:        0..       0:        100..       100:      1:
+           1:        1..       1:        300..       300:      1:        101: last,eof
+        """
+        #expect(FileExtents.parse(filefrag: two) == [409600..<413696, 1228800..<1232896])
+        #expect(FileExtents.parse(filefrag: "filefrag: not supported") == nil)
+    }
+
     @Test func aPrivateKeyIsSoughtByItsBodyLinesAsTheUserDataCarriesThem() throws {
         let pem = """
         -----BEGIN OPENSSH PRIVATE KEY-----

@@ -24,10 +24,17 @@ public struct ImageSealer: Sendable {
 
     var operations: [SealOperation] { SealOperation.all(buildUser: buildUser, buildHostname: buildHostname) }
 
+    public struct Result: Sendable {
+        /// What was removed, for the manifest.
+        public let removed: [String]
+        public let checks: [ImageChecks.Check]
+        /// Disk byte ranges of /etc/munge/munge.key's data, where the secret scan allows the key.
+        public let mungeKeyOnDisk: [Range<Int64>]?
+    }
+
     /// Seals the disk, then checks it read-only in the same appliance, as it will be exported:
-    /// one libguestfs launch where two cost 30-60 s more under TCG. Returns what was removed
-    /// (for the manifest) and the checks' results.
-    public func sealAndCheck(_ imageChecks: ImageChecks) async throws -> (removed: [String], checks: [ImageChecks.Check]) {
+    /// one libguestfs launch where two cost 30-60 s more under TCG.
+    public func sealAndCheck(_ imageChecks: ImageChecks) async throws -> Result {
         try await runBlocking { [self] in
             let g = try Handle(forceTCG: forceTCG)
             try g.addDrive(disk, format: "qcow2", readOnly: false, discard: true)
@@ -40,9 +47,12 @@ public struct ImageSealer: Sendable {
             for mount in g.mounts { try g.fstrim(mount.mountpoint) }
             try g.remountReadOnly()
             let checks = try imageChecks.run(on: g)
+            // Located on the read-only disk, as it will be exported (the export copies blocks
+            // where they are).
+            let munge = try g.exists(ConfigDriveContent.mungeKeyPath) ? FileExtents.locate(ConfigDriveContent.mungeKeyPath, on: g) : nil
             try g.unmountAll()
             try g.shutdown()
-            return (removed, checks)
+            return Result(removed: removed, checks: checks, mungeKeyOnDisk: munge)
         }
     }
 

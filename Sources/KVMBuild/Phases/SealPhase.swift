@@ -9,7 +9,7 @@ struct SealPhase: BuildPhase {
         let hostname = ImageChecks.buildHostname(target: build.target.name)
         let sealer = ImageSealer(disk: build.paths.overlay, buildUser: build.target.sshUser, buildHostname: hostname, forceTCG: build.accelerator == .tcg)
         let checks = ImageChecks(expectations: build.target.verify, buildUser: build.target.sshUser, buildHostname: hostname)
-        let result: (removed: [String], checks: [ImageChecks.Check])
+        let result: ImageSealer.Result
         do {
             result = try await sealer.sealAndCheck(checks)
         } catch {
@@ -17,6 +17,7 @@ struct SealPhase: BuildPhase {
         }
         build.sealedItems = result.removed
         build.verifyChecks = result.checks
+        build.mungeKeyOnDisk = result.mungeKeyOnDisk
         build.console.debug("sealed: \(result.removed.joined(separator: ", "))")
         let failed = result.checks.filter { !$0.passed }
         failed.forEach { build.console.error("verify: \($0.name): \($0.detail)") }

@@ -32,6 +32,8 @@ public final class BuildContext: @unchecked Sendable {
     /// Everything secret the build handed out (config drive, secret vars): what the scan seeks.
     public var injectedSecrets: [InjectedSecret] = []
     public var secretScan: SecretScanReport?
+    /// Where the seal found /etc/munge/munge.key's data on the disk (the one place the scan allows it).
+    public var mungeKeyOnDisk: [Range<Int64>]?
     /// The build guest's /etc/machine-id, so the test can prove an instance makes its own.
     public var buildMachineID: String?
     public var testReport: InstanceTestReport?

@@ -12,11 +12,21 @@ public struct InjectedSecret: Sendable, Codable, Equatable {
     /// How often each fragment may appear: 1 for the munge key, which the image must carry in
     /// /etc/munge/munge.key; 0 for everything else.
     public let allowed: Int
+    /// Where on the disk the allowed copies must lie (the data of /etc/munge/munge.key, as the
+    /// seal located it). Empty: the place is unknown, and only the count is checked.
+    public var allowedRegions: [Range<Int64>] = []
 
     public init(name: String, fragments: [[UInt8]], allowed: Int = 0) {
         self.name = name
         self.fragments = fragments.filter { !$0.isEmpty }
         self.allowed = allowed
+    }
+
+    /// The same secret, allowed only inside `regions` (every copy elsewhere is a leak).
+    public func allowed(onlyIn regions: [Range<Int64>]) -> InjectedSecret {
+        var copy = self
+        copy.allowedRegions = regions
+        return copy
     }
 
     /// Pieces shorter than this match random bytes of a 20 GiB disk too often to mean anything.
@@ -32,12 +42,13 @@ public struct InjectedSecret: Sendable, Codable, Equatable {
         return fragments
     }
 
+    public static let mungeKeyRawName = "munge key (raw bytes outside /etc/munge/munge.key)"
+
     /// The munge key raw (allowed once, in /etc/munge/munge.key when the image carries it) and
     /// base64 as the config drive's write_files delivered it (allowed nowhere).
     public static func mungeKey(_ key: Data, carriedByImage: Bool) -> [InjectedSecret] {
         [
-            InjectedSecret(name: "munge key (raw bytes outside /etc/munge/munge.key)", fragments: spread(Array(key), fragmentLength: 32),
-                           allowed: carriedByImage ? 1 : 0),
+            InjectedSecret(name: mungeKeyRawName, fragments: spread(Array(key), fragmentLength: 32), allowed: carriedByImage ? 1 : 0),
             InjectedSecret(name: "munge key (base64, as in the config drive's user-data)",
                            fragments: spread(Array(key.base64EncodedString().utf8))),
         ]

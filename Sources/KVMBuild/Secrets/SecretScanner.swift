@@ -8,9 +8,12 @@ import Glibc
 public struct SecretScanReport: Sendable, Codable, Equatable {
     public struct Finding: Sendable, Codable, Equatable {
         public let secret: String
-        /// The most often any one fragment of it was found.
+        /// The most often any one fragment of it was found (outside its allowed place, when it has one).
         public let occurrences: Int
         public let allowed: Int
+        /// Copies found exactly where they belong (munge.key's data blocks); nil when the place
+        /// was not known and only the count was checked.
+        public var inPlace: Int?
     }
 
     /// Every secret that was searched for, with its count: the leaks and the clean ones.
@@ -23,7 +26,9 @@ public struct SecretScanReport: Sendable, Codable, Equatable {
     public var passed: Bool { leaks.isEmpty }
 
     public var summary: String {
-        passed ? "secret scan: passed, \(bytesScanned) bytes scanned for \(results.count) secrets"
+        let placed = results.compactMap(\.inPlace).reduce(0, +)
+        let where_ = placed > 0 ? " (the munge key only in /etc/munge/munge.key's blocks)" : ""
+        return passed ? "secret scan: passed, \(bytesScanned) bytes scanned for \(results.count) secrets\(where_)"
             : "secret scan: FAILED, " + leaks.map { "\($0.secret) found \($0.occurrences)x" }.joined(separator: "; ")
     }
 }
@@ -45,8 +50,11 @@ public enum SecretScanner {
         let size = Int64(st.st_size)
 
         let fragments = secrets.flatMap { $0.fragments }
+        // Each fragment's allowed disk regions (empty: none, or place unknown).
+        let regions = secrets.flatMap { secret in secret.fragments.map { _ in secret.allowedRegions } }
         let longest = fragments.map(\.count).max() ?? 1
         var counts = [Int](repeating: 0, count: fragments.count)
+        var inPlace = [Int](repeating: 0, count: fragments.count)
         var scanned: Int64 = 0
         var buffer = [UInt8](repeating: 0, count: chunkSize + longest)
 
@@ -65,9 +73,17 @@ public enum SecretScanner {
                 if got < 0 { if errno == EINTR { continue }; throw ScanError(path: path, errno: errno) }
                 if got == 0 { break }
                 let filled = carry + got
+                let bufferStart = position - Int64(carry)
                 buffer.withUnsafeBytes { raw in
                     for (index, fragment) in fragments.enumerated() {
-                        counts[index] += countMatches(of: fragment, in: raw.baseAddress!, length: filled, after: carry)
+                        for match in matches(of: fragment, in: raw.baseAddress!, length: filled, after: carry) {
+                            let at = bufferStart + Int64(match)
+                            if regions[index].contains(where: { $0.lowerBound <= at && at + Int64(fragment.count) <= $0.upperBound }) {
+                                inPlace[index] += 1
+                            } else {
+                                counts[index] += 1
+                            }
+                        }
                     }
                 }
                 scanned += Int64(got)
@@ -86,26 +102,33 @@ public enum SecretScanner {
         var index = 0
         for secret in secrets {
             let mine = counts[index..<index + secret.fragments.count]
+            let placed = inPlace[index..<index + secret.fragments.count]
             index += secret.fragments.count
-            results.append(.init(secret: secret.name, occurrences: mine.max() ?? 0, allowed: secret.allowed))
+            if secret.allowedRegions.isEmpty {
+                results.append(.init(secret: secret.name, occurrences: mine.max() ?? 0, allowed: secret.allowed, inPlace: nil))
+            } else {
+                // Its place is known: every copy elsewhere is a leak.
+                results.append(.init(secret: secret.name, occurrences: mine.max() ?? 0, allowed: 0, inPlace: placed.max() ?? 0))
+            }
         }
         return SecretScanReport(results: results, bytesScanned: scanned, seconds: Date().timeIntervalSince(start))
     }
 
-    /// Matches of `needle` in `haystack[0..<length]` that end after `carry` (those that end
-    /// inside the carried tail were counted with the previous chunk).
-    static func countMatches(of needle: [UInt8], in haystack: UnsafeRawPointer, length: Int, after carry: Int) -> Int {
-        guard !needle.isEmpty, length >= needle.count else { return 0 }
-        var count = 0
+    /// Offsets of the matches of `needle` in `haystack[0..<length]` that end after `carry`
+    /// (those that end inside the carried tail were found with the previous chunk).
+    static func matches(of needle: [UInt8], in haystack: UnsafeRawPointer, length: Int, after carry: Int) -> [Int] {
+        guard !needle.isEmpty, length >= needle.count else { return [] }
+        var found: [Int] = []
         var from = max(0, carry - needle.count + 1)
         needle.withUnsafeBytes { n in
             while from + needle.count <= length {
                 guard let hit = kvmb_memmem(haystack + from, length - from, n.baseAddress!, needle.count) else { break }
-                count += 1
-                from = haystack.distance(to: UnsafeRawPointer(hit)) + 1
+                let at = haystack.distance(to: UnsafeRawPointer(hit))
+                found.append(at)
+                from = at + 1
             }
         }
-        return count
+        return found
     }
 
     struct ScanError: Error, CustomStringConvertible {
