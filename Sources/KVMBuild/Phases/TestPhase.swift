@@ -40,6 +40,8 @@ struct TestPhase: BuildPhase {
             throw KVMBuildError(.testFailed, "the image failed \(report.failed.count) of \(report.checks.count) test check(s) on a booted instance, first: \(first.name): \(first.detail)",
                                 fix: "nothing was published or uploaded; fix the play or the test: checks (--on-error=abort keeps the instance for kvmbuild ssh)")
         }
+        // Passed: nothing to debug, so the instance goes now rather than with the build's cleanups.
+        instance.tearDown()
         build.console.info(String(format: "tested: %d checks passed on a new instance (first boot to SSH %.0f s)", report.checks.count, report.firstBootToSshSeconds))
     }
 }

@@ -99,12 +99,14 @@ struct PipelineRunner {
         return KVMBuildError(.internalError, "\(phase.name): \(error)")
     }
 
+    /// The guest the build runs now (state.json says which): the build guest, or in the test
+    /// phase the instance booted from the export, with its own port and user.
     private func printSSHHint(_ build: BuildContext) {
-        guard let port = build.sshPort else {
+        guard let port = build.state.sshPort ?? build.sshPort else {
             build.console.passthrough("the guest has no SSH port yet")
             return
         }
-        build.console.passthrough("kvmbuild ssh \(build.paths.name)   (or: ssh -i \(build.paths.buildKey) -o UserKnownHostsFile=\(build.paths.knownHosts) -p \(port) \(build.target.sshUser)@127.0.0.1)")
+        build.console.passthrough("kvmbuild ssh \(build.paths.name)   (or: ssh -i \(build.paths.buildKey) -o UserKnownHostsFile=\(build.paths.knownHosts) -p \(port) \(build.state.sshUser)@127.0.0.1)")
     }
 
     private func printAbortHint(_ build: BuildContext) {
