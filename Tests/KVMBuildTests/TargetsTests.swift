@@ -144,3 +144,39 @@ import KVMBuildSupport
         #expect(text.contains("\"first_boot_to_ssh_seconds\""))
     }
 }
+
+@Suite struct UnknownKeyTests {
+    let scratch: Scratch
+    init() throws { scratch = try Scratch("kvmbuild-keys") }
+
+    func load(_ yaml: String) throws -> TargetsFile {
+        let path = scratch.path + "/kvmbuild.yml"
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        return try TargetsFile.load(path: path)
+    }
+
+    @Test func aMisspeltKeyIsAnErrorThatNamesTheRightOne() throws {
+        let yaml = """
+        targets:
+          compute:
+            base_image: { source: b.qcow2, checksum: "sha256:\(String(repeating: "a", count: 64))" }
+            playbook: site.yml
+            mungekey: munge.key
+        """
+        do {
+            _ = try load(yaml)
+            Issue.record("a misspelt munge_key was accepted")
+        } catch let error as KVMBuildError {
+            #expect(error.message.contains("unknown key 'targets.compute.mungekey'"), "\(error)")
+            #expect(error.fix == "did you mean 'munge_key'?")
+        }
+        do {
+            _ = try load(yaml.replacingOccurrences(of: "mungekey: munge.key", with: "test: { users: debian }"))
+            Issue.record("a misspelt test key was accepted")
+        } catch let error as KVMBuildError {
+            #expect(error.message.contains("'targets.compute.test.users'") && error.fix == "did you mean 'user'?", "\(error)")
+        }
+        // The repository's own file uses only known keys.
+        #expect(try TargetsFile.load(path: Harness.repo + "/kvmbuild.yml").targets["compute"] != nil)
+    }
+}

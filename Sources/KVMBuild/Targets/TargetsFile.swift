@@ -15,7 +15,13 @@ public struct TargetsFile: Sendable {
         }
         let raw: RawFile
         do {
+            if let unknown = KnownKeys.firstUnknown(in: try Yams.load(yaml: text)) {
+                throw KVMBuildError(.invalidInput, "\(path): unknown key '\(unknown.path)'",
+                                    fix: unknown.suggestion.map { "did you mean '\($0)'?" } ?? "compare it with the README's kvmbuild.yml reference")
+            }
             raw = try YAMLDecoder().decode(RawFile.self, from: text)
+        } catch let error as KVMBuildError {
+            throw error
         } catch {
             throw KVMBuildError(.invalidInput, "\(path) is not a valid targets file: \(Self.describe(error))", fix: "compare it with the README's kvmbuild.yml reference")
         }
@@ -43,6 +49,69 @@ public struct TargetsFile: Sendable {
             return "wrong type at \(ctx.codingPath.map(\.stringValue).joined(separator: "."))"
         }
         return "\(error)"
+    }
+}
+
+/// The keys kvmbuild.yml may hold: anything else is a typo that YAMLDecoder would silently drop
+/// (a misspelt `munge_key` would build an image without the cluster's key).
+enum KnownKeys {
+    static let target: Set<String> = [
+        "base_image", "playbook", "groups", "extra_vars", "var_files", "disk_size_gib", "memory_mib", "vcpus", "ssh_user",
+        "munge_key", "output_name", "compression", "verify", "glance", "test",
+    ]
+    static let nested: [String: Set<String>] = [
+        "base_image": ["source", "checksum"],
+        "verify": ["enabled_units", "absent", "files"],
+        "glance": ["properties", "min_disk", "min_ram", "visibility", "tags"],
+        "test": ["user", "active", "enabled", "inactive", "files", "commands", "playbook", "memory_mib"],
+    ]
+
+    /// The first key that is not kvmbuild's, as `targets.compute.mungekey`, with the nearest known one.
+    static func firstUnknown(in document: Any?) -> (path: String, suggestion: String?)? {
+        guard let top = document as? [String: Any] else { return nil }
+        if let bad = unknown(top.keys, in: ["defaults", "targets"]) { return (bad, nearest(bad, in: ["defaults", "targets"])) }
+        var sections: [(String, Any)] = []
+        if let defaults = top["defaults"] { sections.append(("defaults", defaults)) }
+        for (name, entry) in (top["targets"] as? [String: Any] ?? [:]).sorted(by: { $0.key < $1.key }) { sections.append(("targets.\(name)", entry)) }
+        for (prefix, entry) in sections {
+            guard let fields = entry as? [String: Any] else { continue }
+            if let bad = unknown(fields.keys, in: target) { return ("\(prefix).\(bad)", nearest(bad, in: target)) }
+            for (key, allowed) in nested.sorted(by: { $0.key < $1.key }) {
+                guard let inner = fields[key] as? [String: Any], let bad = unknown(inner.keys, in: allowed) else { continue }
+                return ("\(prefix).\(key).\(bad)", nearest(bad, in: allowed))
+            }
+        }
+        return nil
+    }
+
+    private static func unknown(_ keys: Dictionary<String, Any>.Keys, in allowed: Set<String>) -> String? {
+        keys.sorted().first { !allowed.contains($0) }
+    }
+
+    /// The known key within edit distance 3, if one is that close.
+    static func nearest(_ key: String, in known: Set<String>) -> String? {
+        var best: (name: String, cost: Int)?
+        for name in known.sorted() {
+            let cost = distance(key, name)
+            if cost < (best?.cost ?? Int.max) { best = (name, cost) }
+        }
+        guard let best, best.cost <= 3 else { return nil }
+        return best.name
+    }
+
+    static func distance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        var row = Array(0...b.count)
+        for i in 1...max(a.count, 1) where !a.isEmpty {
+            var previous = row[0]
+            row[0] = i
+            for j in stride(from: 1, through: b.count, by: 1) {
+                let current = row[j]
+                row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
+                previous = current
+            }
+        }
+        return a.isEmpty ? b.count : row[b.count]
     }
 }
 
