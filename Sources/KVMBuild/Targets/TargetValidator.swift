@@ -79,6 +79,12 @@ public struct TargetValidator: Sendable {
         if !target.sshUser.allSatisfy({ $0.isLowercase || $0.isNumber || $0 == "-" || $0 == "_" }) || target.sshUser.isEmpty {
             problems.append(KVMBuildError(.invalidInput, "ssh_user '\(target.sshUser)' is not a valid user name", fix: "use lowercase letters, digits, - and _"))
         }
+        if let play = target.test.playbook, !fm.fileExists(atPath: play) {
+            problems.append(KVMBuildError(.notFound, "test playbook \(play) not found", fix: "fix test.playbook in kvmbuild.yml"))
+        }
+        for command in target.test.commands where command.run.trimmingCharacters(in: .whitespaces).isEmpty {
+            problems.append(KVMBuildError(.invalidInput, "a test command of target \(target.name) is empty", fix: "give each test.commands entry a run: line"))
+        }
         for inventory in options.extraInventories where !fm.fileExists(atPath: inventory) {
             problems.append(KVMBuildError(.notFound, "inventory \(inventory) not found", fix: "fix --inventory"))
         }
