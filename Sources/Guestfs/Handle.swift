@@ -113,11 +113,8 @@ public final class Handle {
     public func majorVersion(root: String) throws -> Int { Int(try checkValue(guestfs_inspect_get_major_version(g, root), "guestfs_inspect_get_major_version")) }
 
     public func exists(_ path: String) throws -> Bool { try checkValue(guestfs_exists(g, path), "guestfs_exists(\(path))") == 1 }
-    public func isSymlink(_ path: String) throws -> Bool { try checkValue(guestfs_is_symlink(g, path), "guestfs_is_symlink(\(path))") == 1 }
-    public func readlink(_ path: String) throws -> String { try takeString(guestfs_readlink(g, path), "guestfs_readlink(\(path))") }
     public func cat(_ path: String) throws -> String { try takeString(guestfs_cat(g, path), "guestfs_cat(\(path))") }
     public func glob(_ pattern: String) throws -> [String] { try takeList(guestfs_glob_expand(g, pattern), "guestfs_glob_expand(\(pattern))") }
-    public func ls(_ directory: String) throws -> [String] { try takeList(guestfs_ls(g, directory), "guestfs_ls(\(directory))") }
 
     public struct FileStatus: Sendable {
         public let uid: Int64
@@ -132,18 +129,6 @@ public final class Handle {
         return FileStatus(uid: st.pointee.st_uid, gid: st.pointee.st_gid, permissions: st.pointee.st_mode & 0o7777, size: st.pointee.st_size)
     }
 
-    public func removeFile(_ path: String) throws { try check(guestfs_rm_f(g, path), "guestfs_rm_f(\(path))") }
-    public func removeTree(_ path: String) throws { try check(guestfs_rm_rf(g, path), "guestfs_rm_rf(\(path))") }
-    public func truncate(_ path: String) throws { try check(guestfs_truncate(g, path), "guestfs_truncate(\(path))") }
-
-    public func write(_ path: String, contents: String) throws {
-        let bytes = Array(contents.utf8)
-        try bytes.withUnsafeBufferPointer { buffer in
-            try buffer.withMemoryRebound(to: CChar.self) { chars in
-                try check(guestfs_write(g, path, chars.baseAddress, chars.count), "guestfs_write(\(path))")
-            }
-        }
-    }
 
     /// Byte offset of a partition on its disk (0 for a file system on the whole disk).
     public func partitionStart(_ device: String) throws -> Int64 {
