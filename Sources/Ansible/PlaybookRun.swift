@@ -52,13 +52,7 @@ public struct PlaybookRun: Sendable {
     /// Writes `extraVars` as JSON to `extraVarsFile`, created afresh with mode 0600.
     public func writeExtraVars() throws {
         guard !extraVars.isEmpty, let extraVarsFile else { return }
-        let json = try JSONSerialization.data(withJSONObject: extraVars, options: [.sortedKeys])
-        unlink(extraVarsFile)
-        let fd = open(extraVarsFile, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw KVMBuildError(.io, "cannot write \(extraVarsFile): \(String(cString: strerror(errno)))", fix: "check the build folder") }
-        defer { close(fd) }
-        let code = SafeWrite.all(json, to: fd)
-        guard code == 0 else { throw KVMBuildError(.io, "cannot write \(extraVarsFile): \(String(cString: strerror(code)))", fix: "free space in the build folder") }
+        try SafeWrite.privateFile(extraVarsFile, contents: try JSONSerialization.data(withJSONObject: extraVars, options: [.sortedKeys]))
     }
 
     /// Runs the play, streaming every line (secrets redacted) to `echo` and to the log file.

@@ -28,6 +28,11 @@ public struct ConfigDriveContent: Sendable {
     public var mungeKey: Data?
     /// cloud-init datasources to pin for reboots during the build.
     public var datasources: [String] = ["ConfigDrive", "NoCloud"]
+    /// A second NIC on a guest-only segment (cluster tests); nil: the user-mode NIC alone.
+    public var network: GuestNetwork?
+    /// The whole /etc/hosts, for guests that must find each other by name; nil leaves it to
+    /// cloud-init.
+    public var etcHosts: String?
 
     public init(flavor: Flavor, instanceID: String, hostname: String, user: String, authorizedKeys: [String],
                 hostKey: HostKey?, mungeKey: Data?) {
@@ -61,10 +66,16 @@ public struct InstanceSeed: Sendable {
     public var hostname: String
     /// name → OpenSSH public key; cloud-init gives them to the image's default user.
     public var publicKeys: [String: String]
+    /// The cluster NIC's address, as Neutron would hand it out in network_data.json.
+    public var network: GuestNetwork?
+    /// /etc/hosts as a site's user-data would write it (the only user-data an instance gets).
+    public var etcHosts: String?
 
-    public init(instanceID: String, hostname: String, publicKeys: [String: String]) {
+    public init(instanceID: String, hostname: String, publicKeys: [String: String], network: GuestNetwork? = nil, etcHosts: String? = nil) {
         self.instanceID = instanceID
         self.hostname = hostname
         self.publicKeys = publicKeys
+        self.network = network
+        self.etcHosts = etcHosts
     }
 }

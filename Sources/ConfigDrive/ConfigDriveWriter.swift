@@ -22,10 +22,12 @@ public enum ConfigDriveWriter {
             ]
             try JSONSerialization.data(withJSONObject: meta, options: [.sortedKeys]).write(to: URL(fileURLWithPath: dir + "/meta_data.json"))
             try userData.write(to: URL(fileURLWithPath: dir + "/user_data"))
+            if let network = content.network { try network.networkDataJSON().write(to: URL(fileURLWithPath: dir + "/network_data.json")) }
         case .nocloud:
             let meta = "instance-id: \(content.instanceID)\nlocal-hostname: \(content.hostname)\n"
             try Data(meta.utf8).write(to: URL(fileURLWithPath: staging + "/meta-data"))
             try userData.write(to: URL(fileURLWithPath: staging + "/user-data"))
+            if let network = content.network { try Data(network.networkConfigV2().utf8).write(to: URL(fileURLWithPath: staging + "/network-config")) }
         }
 
         try await makeISO(from: staging, label: content.flavor.volumeLabel, to: isoPath)
@@ -33,7 +35,8 @@ public enum ConfigDriveWriter {
 
     /// What Nova attaches to a new instance: an OpenStack config drive with only metadata (uuid,
     /// hostname, one SSH key as `public_keys`) and no user-data, so the image's own cloud-init
-    /// configuration decides everything else, as it will in the cloud.
+    /// configuration decides everything else, as it will in the cloud. A cluster member also gets
+    /// its network_data.json and a user-data that writes /etc/hosts.
     public static func writeInstance(_ seed: InstanceSeed, to isoPath: String) async throws {
         let fm = FileManager.default
         let staging = isoPath + ".d"
@@ -46,6 +49,12 @@ public enum ConfigDriveWriter {
         ]
         try JSONSerialization.data(withJSONObject: meta, options: [.sortedKeys])
             .write(to: URL(fileURLWithPath: staging + "/openstack/latest/meta_data.json"))
+        if let network = seed.network {
+            try network.networkDataJSON().write(to: URL(fileURLWithPath: staging + "/openstack/latest/network_data.json"))
+        }
+        if let hosts = seed.etcHosts {
+            try Data(UserData.renderInstance(etcHosts: hosts).utf8).write(to: URL(fileURLWithPath: staging + "/openstack/latest/user_data"))
+        }
         try await makeISO(from: staging, label: ConfigDriveContent.Flavor.configdrive.volumeLabel, to: isoPath)
     }
 

@@ -88,7 +88,22 @@ public enum UserData {
                 "permissions": "0400",
             ] as [String: Any])
         }
+        if let hosts = content.etcHosts {
+            config["manage_etc_hosts"] = false
+            files.append(etcHostsFile(hosts))
+        }
         config["write_files"] = files
         return "#cloud-config\n" + (try Yams.dump(object: config, sortKeys: true))
+    }
+
+    /// A new instance's only user-data: the hosts of its cluster, as a site's would write them.
+    public static func renderInstance(etcHosts: String) throws -> String {
+        let config: [String: Any] = ["manage_etc_hosts": false, "write_files": [etcHostsFile(etcHosts)]]
+        return "#cloud-config\n" + (try Yams.dump(object: config, sortKeys: true))
+    }
+
+    /// cloud-init would otherwise rewrite /etc/hosts from its template on every boot.
+    private static func etcHostsFile(_ hosts: String) -> [String: Any] {
+        ["path": "/etc/hosts", "permissions": "0644", "content": hosts]
     }
 }

@@ -66,6 +66,9 @@ struct BuildArguments: ParsableArguments {
     @Flag(help: "Publish without booting the export as a new instance first (the manifest records that it was not tested).")
     var noTest = false
 
+    @Flag(help: "Also prove the image in a Slurm cluster (the target's test.slurm_cluster): a controller and nodes of the image.")
+    var testCluster = false
+
     @Flag(help: .hidden)
     var testingOmitBuildKey = false
 
@@ -105,6 +108,11 @@ struct BuildArguments: ParsableArguments {
         options.vaultPasswordFile = vaultPasswordFile.map { PathExpansion.resolve($0, base: here) }
         options.omitBuildKey = testingOmitBuildKey
         options.skipTest = noTest
+        options.testCluster = testCluster
+        if testCluster, noTest { throw KVMBuildError(.invalidInput, "--test-cluster and --no-test contradict each other", fix: "drop one of them") }
+        if testCluster, target.test.slurmCluster == nil {
+            throw KVMBuildError(.invalidInput, "--test-cluster: target \(target.name) declares no test.slurm_cluster", fix: "add test: slurm_cluster: {nodes: 2} to the target in kvmbuild.yml")
+        }
         if let secretVarsFile { options.secretVars = try SecretVars.load(PathExpansion.resolve(secretVarsFile, base: here)) }
         options.outputGroup = outputGroup
         return (target, options)

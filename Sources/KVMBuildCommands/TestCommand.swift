@@ -24,6 +24,12 @@ struct TestCommand: AsyncParsableCommand {
     @Option(help: "On a failed check: cleanup (default) or abort (keep the instance and print how to ssh in).")
     var onError: OnErrorPolicy = .cleanup
 
+    @Flag(help: "Run the target's Slurm cluster test (test.slurm_cluster) instead of the single-instance checks.")
+    var cluster = false
+
+    @Option(help: "With --cluster: give the controller this munge key instead of the target's (proves a mismatch is caught).")
+    var controllerMungeKey: String?
+
     @OptionGroup var output: OutputOptions
     @OptionGroup var host: HostOptions
 
@@ -31,8 +37,11 @@ struct TestCommand: AsyncParsableCommand {
         output.apply()
         let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath + "/")
         let (file, manifest) = try Self.locate(image, buildDirectory: host.resolvedBuildDir, cwd: cwd)
-        let target = try TargetsFile.load(path: PathExpansion.resolve(targetsFile, base: cwd)).target(targetName ?? manifest?.target ?? "compute")
-        guard !target.test.isEmpty else {
+        let targetsPath = PathExpansion.resolve(targetsFile, base: cwd)
+        let target = try TargetsFile.load(path: targetsPath).target(targetName ?? manifest?.target ?? "compute")
+        let projectDirectory = URL(fileURLWithPath: targetsPath).deletingLastPathComponent().path
+        if controllerMungeKey != nil, !cluster { throw KVMBuildError(.invalidInput, "--controller-munge-key needs --cluster", fix: "add --cluster") }
+        guard !target.test.isEmpty || cluster else {
             throw KVMBuildError(.invalidInput, "target \(target.name) declares no test: checks", fix: "add a test: section to the target in kvmbuild.yml")
         }
         let accelerator = await HostCheck(libvirtURI: host.libvirtURI, accelerator: .auto,
@@ -45,29 +54,16 @@ struct TestCommand: AsyncParsableCommand {
         let id = String(UUID().uuidString.prefix(8)).lowercased()
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("kvmbuild-test-\(id)").path
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        if cluster {
+            try await runCluster(file: file, target: target, accelerator: accelerator, connection: connection, id: id, work: work,
+                                 projectDirectory: projectDirectory)
+            return
+        }
         let instance = try await InstanceTest.standalone(image: file, target: target, accelerator: accelerator, workDirectory: work, id: id,
                                                          cacheDirectory: host.resolvedCacheDir, connection: connection)
-        let interrupts = InterruptMonitor()
-        let task = Task { try await instance.run(console: Console.shared) }
-        interrupts.start { _ in task.cancel() }
-        let report: InstanceTestReport
-        do {
-            report = try await task.value
-            interrupts.stop()
-        } catch {
-            interrupts.stop()
-            instance.tearDown()
-            try? FileManager.default.removeItem(atPath: work)
-            if interrupts.signal != nil || error is CancellationError {
-                throw KVMBuildError(.interrupted, "test interrupted; the instance was destroyed")
-            }
-            throw error
-        }
-        if output.json {
-            try JSON.print(report)
-        } else {
-            for check in report.checks { Console.shared.passthrough("[\(check.passed ? "ok  " : "FAIL")] \(check.name): \(check.detail)") }
-        }
+        let report = try await Self.untilInterrupted("the instance was destroyed") { try await instance.run(console: Console.shared) }
+            onFailure: { instance.tearDown(); try? FileManager.default.removeItem(atPath: work) }
+        printChecks(report.checks)
         if !report.passed, onError == .abort, let port = instance.port {
             Console.shared.warning("kept the test instance \(instance.setup.domainName) (--on-error=abort):")
             Console.shared.passthrough("ssh -i \(instance.setup.privateKey) -o UserKnownHostsFile=\(instance.setup.knownHosts) -p \(port) \(target.test.user)@127.0.0.1")
@@ -76,12 +72,65 @@ struct TestCommand: AsyncParsableCommand {
             instance.tearDown()
             try? FileManager.default.removeItem(atPath: work)
         }
+        if output.json { try JSON.print(report) }
         if let first = report.failed.first {
             throw KVMBuildError(.testFailed, "\(report.failed.count) of \(report.checks.count) test checks failed on \(image), first: \(first.name): \(first.detail)",
                                 fix: "rebuild the image, or fix the target's test: checks")
         }
         if !output.json {
             Console.shared.result(String(format: "%@: %d checks passed (first boot to SSH %.0f s)", image, report.checks.count, report.firstBootToSshSeconds))
+        }
+    }
+
+    /// `--cluster`: a controller and the target's test.slurm_cluster nodes of the image.
+    private func runCluster(file: String, target: Target, accelerator: Accelerator, connection: Connection, id: String, work: String,
+                            projectDirectory: String) async throws {
+        let key = try await SSHKeyPair.generate(in: work)
+        let cluster = try await SlurmClusterTest.make(
+            image: file, target: target, accelerator: accelerator, workDirectory: work + "/cluster", key: (key.privateKeyPath, key.publicKey),
+            controllerMungeKey: controllerMungeKey.map { PathExpansion.resolve($0, base: URL(fileURLWithPath: FileManager.default.currentDirectoryPath + "/")) },
+            metadata: .init(id: id, target: target.name, pid: getpid(), folder: work), domainPrefix: "kvmbuild-\(target.name)-\(id)",
+            cacheDirectory: host.resolvedCacheDir, projectDirectory: projectDirectory, console: Console.shared, connection: connection)
+        let report = try await Self.untilInterrupted("the cluster was torn down") { try await cluster.run(console: Console.shared) }
+            onFailure: { cluster.tearDown(); try? FileManager.default.removeItem(atPath: work) }
+        printChecks(report.checks)
+        if !report.passed, onError == .abort {
+            Console.shared.warning("kept the test cluster (--on-error=abort): domains \(cluster.setup.domainPrefix)-*, logs in \(cluster.setup.workDirectory)/logs")
+            Console.shared.passthrough("when done: kvmbuild clean (or virsh destroy each domain), kill the vde_switch of \(cluster.setup.workDirectory), rm -rf \(work)")
+        } else {
+            cluster.tearDown()
+            if report.passed { try? FileManager.default.removeItem(atPath: work) }
+        }
+        if output.json { try JSON.print(report) }
+        if let first = report.failed.first {
+            throw KVMBuildError(.testFailed, "the Slurm cluster test failed \(report.failed.count) of \(report.checks.count) checks on \(image), first: \(first.name): \(first.detail)",
+                                fix: "logs in \(cluster.setup.workDirectory)/logs; rebuild the image, or check the controller's munge key")
+        }
+        if !output.json {
+            Console.shared.result(String(format: "%@: %d node(s) idle after %.0f s; %d cluster checks passed", image, report.nodes.count, report.idleSeconds ?? 0, report.checks.count))
+        }
+    }
+
+    private func printChecks(_ checks: [InstanceCheck]) {
+        guard !output.json else { return }
+        for check in checks { Console.shared.passthrough("[\(check.passed ? "ok  " : "FAIL")] \(check.name): \(check.detail)") }
+    }
+
+    /// Runs `body` until it ends or a signal arrives; on either failure `onFailure` undoes what it made.
+    private static func untilInterrupted<T: Sendable>(_ undone: String, _ body: @escaping @Sendable () async throws -> T,
+                                                      onFailure: () -> Void) async throws -> T {
+        let interrupts = InterruptMonitor()
+        let task = Task { try await body() }
+        interrupts.start { _ in task.cancel() }
+        do {
+            let value = try await task.value
+            interrupts.stop()
+            return value
+        } catch {
+            interrupts.stop()
+            onFailure()
+            if interrupts.signal != nil || error is CancellationError { throw KVMBuildError(.interrupted, "test interrupted; \(undone)") }
+            throw error
         }
     }
 

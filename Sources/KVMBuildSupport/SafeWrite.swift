@@ -26,6 +26,17 @@ public enum SafeWrite {
             return 0
         }
     }
+
+    /// Creates `path` afresh, mode 0600 from the first byte (never world-readable, whatever the
+    /// umask), and writes `data`: for files that hold secrets or values that might be.
+    public static func privateFile(_ path: String, contents data: Data) throws {
+        unlink(path)
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw KVMBuildError(.io, "cannot write \(path): \(String(cString: strerror(errno)))", fix: "check the build folder") }
+        defer { close(fd) }
+        let code = all(data, to: fd)
+        guard code == 0 else { throw KVMBuildError(.io, "cannot write \(path): \(String(cString: strerror(code)))", fix: "free space in the build folder") }
+    }
 }
 
 /// A log file that reports its first write error instead of trapping: the build checks

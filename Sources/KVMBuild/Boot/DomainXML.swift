@@ -11,12 +11,46 @@ public struct GuestDomain: Sendable {
     public var consoleLog: String
     public var sshPort: Int
     public var metadata: BuildMetadata
+    /// A second NIC on a vde switch (guest-only segment), and the MACs the guest's network config
+    /// matches its NICs by; nil: the user-mode NIC alone, with QEMU's default MAC.
+    public var cluster: ClusterNIC?
+
+    public struct ClusterNIC: Sendable {
+        public var switchSocket: String
+        public var userMAC: String
+        public var clusterMAC: String
+        public init(switchSocket: String, userMAC: String, clusterMAC: String) {
+            self.switchSocket = switchSocket
+            self.userMAC = userMAC
+            self.clusterMAC = clusterMAC
+        }
+    }
+
+    public init(name: String, accelerator: Accelerator, memoryMiB: Int, vcpus: Int, disk: String, configDrive: String, consoleLog: String,
+                sshPort: Int, metadata: BuildMetadata, cluster: ClusterNIC? = nil) {
+        self.name = name
+        self.accelerator = accelerator
+        self.memoryMiB = memoryMiB
+        self.vcpus = vcpus
+        self.disk = disk
+        self.configDrive = configDrive
+        self.consoleLog = consoleLog
+        self.sshPort = sshPort
+        self.metadata = metadata
+        self.cluster = cluster
+    }
 
     public struct BuildMetadata: Sendable {
         public var id: String
         public var target: String
         public var pid: Int32
         public var folder: String
+        public init(id: String, target: String, pid: Int32, folder: String) {
+            self.id = id
+            self.target = target
+            self.pid = pid
+            self.folder = folder
+        }
     }
 
     /// Our metadata namespace: marks domains kvmbuild created, so `clean` touches only those.
@@ -27,6 +61,12 @@ public struct GuestDomain: Sendable {
         // qemu runs as the invoking user with no relabelling: it reads the cached base image and
         // writes the overlay exactly as the user could, and libvirt never chowns user files.
         let cpu = accelerator == .kvm ? "<cpu mode='host-passthrough'/>" : ""
+        // libvirt has no vde interface type: both NICs are QEMU arguments, at fixed PCI slots.
+        let userMAC = cluster.map { ",mac=\($0.userMAC)" } ?? ""
+        let clusterArgs = cluster.map { nic in
+            "\n    <qemu:arg value='-netdev'/>\n    <qemu:arg value='vde,id=kvmbuild1,sock=\(esc(nic.switchSocket))'/>"
+                + "\n    <qemu:arg value='-device'/>\n    <qemu:arg value='virtio-net-pci,netdev=kvmbuild1,mac=\(nic.clusterMAC),bus=pci.0,addr=0x11'/>"
+        } ?? ""
         return """
         <domain type='\(accelerator.libvirtDomainType)' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
           <name>\(esc(name))</name>
@@ -72,7 +112,7 @@ public struct GuestDomain: Sendable {
             <qemu:arg value='-netdev'/>
             <qemu:arg value='user,id=kvmbuild0,hostfwd=tcp:127.0.0.1:\(sshPort)-:22'/>
             <qemu:arg value='-device'/>
-            <qemu:arg value='virtio-net-pci,netdev=kvmbuild0,bus=pci.0,addr=0x10'/>
+            <qemu:arg value='virtio-net-pci,netdev=kvmbuild0\(userMAC),bus=pci.0,addr=0x10'/>\(clusterArgs)
           </qemu:commandline>
         </domain>
         """

@@ -1,5 +1,6 @@
 import Foundation
 import KVMBuildSupport
+import Libvirt
 
 /// Boots the export as a new instance and runs the target's `test:` checks, before anything is
 /// published or uploaded: a broken image is never `<target>-latest`. The instance gets the build's
@@ -43,5 +44,27 @@ struct TestPhase: BuildPhase {
         // Passed: nothing to debug, so the instance goes now rather than with the build's cleanups.
         instance.tearDown()
         build.console.info(String(format: "tested: %d checks passed on a new instance (first boot to SSH %.0f s)", report.checks.count, report.firstBootToSshSeconds))
+        if build.options.testCluster { try await runCluster(build, export: export.path, connection: connection, publicKey: publicKey) }
+    }
+
+    /// `--test-cluster`: the image's instances must join a real Slurm cluster. With
+    /// --on-error=abort a failed cluster stays up (the build's cleanups then take it down).
+    private func runCluster(_ build: BuildContext, export: String, connection: Connection, publicKey: String) async throws {
+        let cluster = try await SlurmClusterTest.make(
+            image: export, target: build.target, accelerator: build.accelerator, workDirectory: build.paths.testClusterDirectory,
+            key: (build.paths.buildKey, publicKey), metadata: .init(id: build.id, target: build.target.name, pid: getpid(), folder: build.paths.root),
+            domainPrefix: build.domainName, cacheDirectory: build.options.cacheDirectory, projectDirectory: build.options.projectDirectory,
+            baseImage: build.base, console: build.console, connection: connection)
+        build.addCleanup("tear down the test cluster") { cluster.tearDown() }
+        let report = try await cluster.run(console: build.console)
+        build.clusterReport = report
+        for check in report.failed { build.console.error("cluster test: \(check.name): \(check.detail)") }
+        if let first = report.failed.first {
+            throw KVMBuildError(.testFailed, "the image failed the Slurm cluster test (\(report.failed.count) of \(report.checks.count) checks), first: \(first.name): \(first.detail)",
+                                fix: "nothing was published or uploaded; logs in \(build.paths.testClusterDirectory)/logs")
+        }
+        cluster.tearDown()
+        build.console.info(String(format: "cluster test: %d node(s) idle after %.0f s, %d checks passed (%.0f s in all)",
+                                  report.nodes.count, report.idleSeconds ?? 0, report.checks.count, report.seconds))
     }
 }

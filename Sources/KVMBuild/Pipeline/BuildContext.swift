@@ -39,6 +39,7 @@ public final class BuildContext: @unchecked Sendable {
     public var testReport: InstanceTestReport?
     /// Why the image was not boot-tested (--no-test, no checks declared), or nil.
     public var testSkipped: String?
+    public var clusterReport: ClusterTestReport?
     public var timings: [PhaseTiming] = []
     public var manifest: Manifest?
     public var verifyChecks: [ImageChecks.Check] = []

@@ -39,6 +39,8 @@ public struct BuildOptions: Sendable {
     public var force = false
     /// `--no-test`: publish without booting the export first (said loudly, kept in the manifest).
     public var skipTest = false
+    /// Also run the target's `test.slurm_cluster` (a controller and N nodes of the image).
+    public var testCluster = false
 
     public init(buildDirectory: String, cacheDirectory: String, projectDirectory: String) {
         self.buildDirectory = buildDirectory

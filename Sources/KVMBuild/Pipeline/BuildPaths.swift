@@ -30,6 +30,8 @@ public struct BuildPaths: Sendable, Codable {
     public var testDirectory: String { root + "/test-instance" }
     public var testConsoleLog: String { root + "/test-console.log" }
     public var testAnsibleLog: String { root + "/test-ansible.log" }
+    /// The cluster test's guests and switch; only its logs/ stay after the test.
+    public var testClusterDirectory: String { root + "/test-cluster" }
     /// The sparse raw copy of the export that the secret scan reads; deleted right after.
     public var scanCopy: String { root + "/scan.raw" }
     public var inventory: String { root + "/inventory.ini" }

@@ -30,7 +30,7 @@ public enum InputsFingerprint {
             "seed \(options.seed.rawValue)",
             "cloud-init \(try TreeHash.sha256(directory: options.projectDirectory + "/cloud-init"))",
             // An image counts as built only as it was proven: other test checks, or none, build again.
-            "test \(options.skipTest ? "skipped" : Hashing.sha256(of: try JSONEncoder.sorted.encode(target.test)))",
+            "test \(options.skipTest ? "skipped" : Hashing.sha256(of: try JSONEncoder.sorted.encode(target.test)))\(options.testCluster && !options.skipTest ? " cluster" : "")",
         ]
         lines += target.extraVars.sorted { $0.key < $1.key }.map { "var \($0.key)=\(secret.digest(Data($0.value.utf8)))" }
         lines += options.secretVars.values.sorted { $0.key < $1.key }.map { "secret-var \($0.key)=\(secret.digest(Data($0.value.utf8)))" }

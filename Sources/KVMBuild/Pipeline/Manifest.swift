@@ -37,6 +37,8 @@ public struct Manifest: Sendable, Codable {
     /// The boot test of the export: each check, first boot to SSH; nil with `testSkipped`.
     public let test: InstanceTestReport?
     public let testSkipped: String?
+    /// The Slurm cluster test (`--test-cluster`): nil when it was not asked for.
+    public var testCluster: ClusterTestReport?
     public let glance: Target.GlanceSettings
 
     public func write(to path: String) throws {

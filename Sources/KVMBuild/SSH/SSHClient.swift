@@ -35,8 +35,8 @@ public struct SSHClient: Sendable {
     }
 
     /// Runs a command in the guest; gives up (and kills ssh) after `timeout` seconds.
-    public func run(_ command: [String], timeout: TimeInterval) async throws -> ProcessResult {
-        try await withTimeout(timeout) { try await ProcessRunner.run(spec(command)) }
+    public func run(_ command: [String], stdin: Data? = nil, timeout: TimeInterval) async throws -> ProcessResult {
+        try await withTimeout(timeout) { try await ProcessRunner.run(spec(command), stdin: stdin) }
     }
 
     /// One argument as the guest's shell reads it back: 'it'\''s'.

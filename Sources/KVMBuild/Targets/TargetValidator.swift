@@ -82,6 +82,18 @@ public struct TargetValidator: Sendable {
         if let play = target.test.playbook, !fm.fileExists(atPath: play) {
             problems.append(KVMBuildError(.notFound, "test playbook \(play) not found", fix: "fix test.playbook in kvmbuild.yml"))
         }
+        if let cluster = target.test.slurmCluster {
+            if !(1...8).contains(cluster.nodes) {
+                problems.append(KVMBuildError(.invalidInput, "test.slurm_cluster.nodes of target \(target.name) is \(cluster.nodes)", fix: "use 1 to 8 nodes"))
+            }
+            if cluster.controllerNames.isEmpty || !cluster.controllerNames.allSatisfy(SlurmClusterTest.isHostname) {
+                problems.append(KVMBuildError(.invalidInput, "test.slurm_cluster.controller_names of target \(target.name) must be host names",
+                                              fix: "list the names the image's slurmd and fstab use for the controller, e.g. [slurm-control, nfs-server]"))
+            }
+            if target.mungeKey == nil {
+                problems.append(KVMBuildError(.invalidInput, "target \(target.name) has test.slurm_cluster but no munge_key", fix: "add munge_key: the controller needs the cluster's key"))
+            }
+        }
         for command in target.test.commands where command.run.trimmingCharacters(in: .whitespaces).isEmpty {
             problems.append(KVMBuildError(.invalidInput, "a test command of target \(target.name) is empty", fix: "give each test.commands entry a run: line"))
         }

@@ -63,8 +63,9 @@ enum KnownKeys {
         "base_image": ["source", "checksum"],
         "verify": ["enabled_units", "absent", "files"],
         "glance": ["properties", "min_disk", "min_ram", "visibility", "tags"],
-        "test": ["user", "active", "enabled", "inactive", "files", "commands", "playbook", "memory_mib"],
+        "test": ["user", "active", "enabled", "inactive", "files", "commands", "playbook", "memory_mib", "slurm_cluster"],
     ]
+    static let slurmCluster: Set<String> = ["nodes", "memory_mib", "controller_memory_mib", "controller_names"]
 
     /// The first key that is not kvmbuild's, as `targets.compute.mungekey`, with the nearest known one.
     static func firstUnknown(in document: Any?) -> (path: String, suggestion: String?)? {
@@ -79,6 +80,9 @@ enum KnownKeys {
             for (key, allowed) in nested.sorted(by: { $0.key < $1.key }) {
                 guard let inner = fields[key] as? [String: Any], let bad = unknown(inner.keys, in: allowed) else { continue }
                 return ("\(prefix).\(key).\(bad)", nearest(bad, in: allowed))
+            }
+            if let cluster = (fields["test"] as? [String: Any])?["slurm_cluster"] as? [String: Any], let bad = unknown(cluster.keys, in: slurmCluster) {
+                return ("\(prefix).test.slurm_cluster.\(bad)", nearest(bad, in: slurmCluster))
             }
         }
         return nil
@@ -162,6 +166,9 @@ struct RawTarget: Decodable {
         var commands: [RawCommand]?
         var playbook: String?
         var memory_mib: Int?
+        var slurm_cluster: RawCluster?
+
+        struct RawCluster: Decodable { var nodes: Int?; var memory_mib: Int?; var controller_memory_mib: Int?; var controller_names: [String]? }
 
         func resolve(base: URL) -> TestSpec {
             var spec = TestSpec()
@@ -173,6 +180,14 @@ struct RawTarget: Decodable {
             spec.commands = (commands ?? []).map { .init(run: $0.run, exitCode: $0.exit_code ?? 0, outputContains: $0.output_contains) }
             spec.playbook = playbook.map { PathExpansion.resolve($0, base: base) }
             spec.memoryMiB = memory_mib
+            spec.slurmCluster = slurm_cluster.map { raw in
+                var cluster = SlurmClusterSpec()
+                if let nodes = raw.nodes { cluster.nodes = nodes }
+                if let memory = raw.memory_mib { cluster.memoryMiB = memory }
+                if let memory = raw.controller_memory_mib { cluster.controllerMemoryMiB = memory }
+                if let names = raw.controller_names { cluster.controllerNames = names }
+                return cluster
+            }
             return spec
         }
     }

@@ -3,7 +3,6 @@ import ConfigDrive
 import Foundation
 import KVMBuildSupport
 import Libvirt
-import Synchronization
 
 /// One check on the booted instance, as the manifest and `kvmbuild test --json` record it.
 public struct InstanceCheck: Sendable, Codable, Equatable {
@@ -57,12 +56,15 @@ public final class InstanceTest: Sendable {
     }
 
     public let setup: Setup
-    private let connection: Connection
-    private let reservation = Mutex<PortReservation?>(nil)
+    private let guest: TestGuest
 
     public init(_ setup: Setup, connection: Connection) {
         self.setup = setup
-        self.connection = connection
+        let hostname = "kvmbuild-test-\(setup.metadata.id)"
+        guest = TestGuest(.init(
+            domainName: setup.domainName, hostname: hostname, image: setup.image, accelerator: setup.accelerator, memoryMiB: setup.memoryMiB,
+            vcpus: setup.vcpus, workDirectory: setup.workDirectory, consoleLog: setup.consoleLog, user: setup.spec.user,
+            privateKey: setup.privateKey, knownHosts: setup.knownHosts, metadata: setup.metadata, portLocks: setup.portLocks), connection: connection)
     }
 
     /// An instance for `kvmbuild test`: everything in `workDirectory` (0700), a key made there.
@@ -78,96 +80,27 @@ public final class InstanceTest: Sendable {
         return InstanceTest(setup, connection: connection)
     }
 
-    public var port: Int? { reservation.withLock { $0?.port } }
-    public var hostname: String { "kvmbuild-test-\(setup.metadata.id)" }
+    public var port: Int? { guest.port }
+    public var hostname: String { guest.setup.hostname }
 
     /// Boots, waits, checks; `started` learns the instance's SSH port as soon as it has one.
     /// Throws only when the instance could not be tested at all; failed checks are in the report.
     public func run(console: Console, started: @Sendable (Int) -> Void = { _ in }) async throws -> InstanceTestReport {
         let start = Date()
-        try FileManager.default.createDirectory(atPath: setup.workDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let overlay = setup.workDirectory + "/disk.qcow2"
-        let seed = setup.workDirectory + "/seed.iso"
-        try await ProcessRunner.checked(ProcessSpec("qemu-img", ["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", setup.image, overlay]))
-        try await ConfigDriveWriter.writeInstance(
-            InstanceSeed(instanceID: "kvmbuild-test-\(setup.metadata.id)-\(Int(Date().timeIntervalSince1970))", hostname: hostname,
-                         publicKeys: ["kvmbuild-test": setup.publicKey]), to: seed)
-        let held = try PortReservation.reserve(lockDirectory: setup.portLocks)
-        reservation.withLock { $0 = held }
-        let domain = GuestDomain(name: setup.domainName, accelerator: setup.accelerator, memoryMiB: setup.memoryMiB, vcpus: setup.vcpus,
-                                 disk: overlay, configDrive: seed, consoleLog: setup.consoleLog, sshPort: held.port, metadata: setup.metadata)
-        do {
-            _ = try connection.createTransientDomain(xml: domain.xml())
-        } catch {
-            throw KVMBuildError(.libvirt, "libvirt could not start the test instance", fix: "see kvmbuild check and /var/log/libvirt/qemu/\(setup.domainName).log",
-                                cause: ErrorMessage("\(error)"))
-        }
-        let booted = Date()
-        started(held.port)
-        console.info("test instance \(setup.domainName) started from the export; ssh on 127.0.0.1:\(held.port) as \(setup.spec.user)")
-
-        let (sshdSeconds, client) = try await waitUntilReady(port: held.port, since: booted)
-        let ready = Date().timeIntervalSince(booted)
-        console.info(String(format: "test instance ready: sshd after %.0f s, cloud-init done after %.0f s", sshdSeconds, ready))
-        let checks = try await runChecks(client, port: held.port)
-        return InstanceTestReport(checks: checks, firstBootToSshSeconds: sshdSeconds, readySeconds: ready, seconds: Date().timeIntervalSince(start))
+        let port = try await guest.boot(.instance(InstanceSeed(
+            instanceID: "kvmbuild-test-\(setup.metadata.id)-\(Int(Date().timeIntervalSince1970))", hostname: hostname,
+            publicKeys: ["kvmbuild-test": setup.publicKey])))
+        started(port)
+        console.info("test instance \(setup.domainName) started from the export; ssh on 127.0.0.1:\(port) as \(setup.spec.user)")
+        let ready = try await guest.waitUntilReady()
+        console.info(String(format: "test instance ready: sshd after %.0f s, cloud-init done after %.0f s", ready.sshdSeconds, ready.readySeconds))
+        let checks = try await runChecks(ready.client, port: port)
+        return InstanceTestReport(checks: checks, firstBootToSshSeconds: ready.sshdSeconds, readySeconds: ready.readySeconds,
+                                  seconds: Date().timeIntervalSince(start))
     }
 
     /// Destroys the instance and removes its overlay and seed; the console log stays.
-    public func tearDown() {
-        if let domain = try? connection.domain(named: setup.domainName) { try? domain.destroy() }
-        try? FileManager.default.removeItem(atPath: setup.workDirectory)
-        reservation.withLock { $0?.release(); $0 = nil }
-    }
-
-    // MARK: - Waiting
-
-    private func waitUntilReady(port: Int, since booted: Date) async throws -> (Double, SSHClient) {
-        let client = SSHClient(port: port, user: setup.spec.user, privateKey: setup.privateKey, knownHosts: setup.knownHosts)
-        let log = ConsoleLog(path: setup.consoleLog)
-        let deadline = booted.addingTimeInterval(15 * 60)
-        var sshdSeconds: Double?
-        var pinned = false
-        var lastError = ""
-        while Date() < deadline {
-            try Task.checkCancellation()
-            guard try connection.domain(named: setup.domainName) != nil else {
-                throw KVMBuildError(.bootStalled, "the test instance stopped before it was ready", fix: "read its console log \(setup.consoleLog)")
-            }
-            if sshdSeconds == nil, SSHBanner.answers(port: port) { sshdSeconds = Date().timeIntervalSince(booted) }
-            if sshdSeconds != nil, !pinned, let keys = Self.hostKeys(inConsole: log.tail(400)) {
-                try keys.map { SSHClient.knownHostsLine(port: port, publicKey: $0) }.joined()
-                    .write(toFile: setup.knownHosts, atomically: true, encoding: .utf8)
-                pinned = true
-            }
-            if pinned {
-                let status = try? await client.run(["cloud-init", "status", "--wait"], timeout: 600)
-                if let status, status.exitCode == 0 || status.exitCode == 2 { return (sshdSeconds ?? 0, client) }
-                lastError = status.map { ($0.stderr + $0.stdout).trimmingCharacters(in: .whitespacesAndNewlines) } ?? "timed out"
-                if let status, status.exitCode != 255 {
-                    throw KVMBuildError(.testFailed, "cloud-init failed on the test instance (status \(status.exitCode)): \(lastError)",
-                                        fix: "read its console log \(setup.consoleLog); the image's own first boot is broken")
-                }
-            }
-            try await Task.sleep(nanoseconds: 2_000_000_000)
-        }
-        let what = sshdSeconds == nil ? "sshd never answered" : pinned ? "login as \(setup.spec.user) failed (\(lastError))"
-            : "its console never showed cloud-init's host keys"
-        throw KVMBuildError(.testFailed, "the test instance was not ready after 15 minutes: \(what)",
-                            fix: "read its console log \(setup.consoleLog); check test.user (the image's default cloud-init user)")
-    }
-
-    /// The public host keys cloud-init printed between its BEGIN/END SSH HOST KEY KEYS markers.
-    static func hostKeys(inConsole text: String) -> [String]? {
-        guard let begin = text.range(of: "-----BEGIN SSH HOST KEY KEYS-----", options: .backwards),
-              let end = text.range(of: "-----END SSH HOST KEY KEYS-----", range: begin.upperBound..<text.endIndex) else { return nil }
-        let keys = text[begin.upperBound..<end.lowerBound].split(whereSeparator: \.isNewline).compactMap { line -> String? in
-            let fields = line.split(separator: " ")
-            guard let type = fields.firstIndex(where: { $0.hasPrefix("ssh-") || $0.hasPrefix("ecdsa-") }), type + 1 < fields.count else { return nil }
-            return "\(fields[type]) \(fields[type + 1])"
-        }
-        return keys.isEmpty ? nil : keys
-    }
+    public func tearDown() { guest.tearDown() }
 
     // MARK: - Checks
 

@@ -30,8 +30,23 @@ public struct TestSpec: Sendable, Codable, Equatable {
     public var playbook: String?
     /// The instance's memory; the build's by default.
     public var memoryMiB: Int?
+    /// A Slurm cluster of this image's instances and a controller, run with `--test-cluster`.
+    public var slurmCluster: SlurmClusterSpec?
 
     public init() {}
 
     public var isEmpty: Bool { active.isEmpty && enabled.isEmpty && inactive.isEmpty && files.isEmpty && commands.isEmpty && playbook == nil }
+}
+
+/// `test: slurm_cluster:` — a controller built from the target's playbook (its `control` play)
+/// and `nodes` instances of the image on a guest-only network; see SlurmClusterTest.
+public struct SlurmClusterSpec: Sendable, Codable, Equatable {
+    public var nodes = 2
+    public var memoryMiB = 512
+    public var controllerMemoryMiB = 768
+    /// The names the image's slurmd (`--conf-server`) and fstab (NFS sources) reach the cluster
+    /// by; every one resolves to the controller, whose hostname is the first.
+    public var controllerNames = ["slurm-control", "nfs-server"]
+
+    public init() {}
 }

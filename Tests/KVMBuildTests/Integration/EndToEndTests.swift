@@ -42,7 +42,7 @@ extension IntegrationTests {
         let hostAccelerator = try #require(report?["accelerator"] as? String)
 
         let imageName = "kvmbuild-e2e-\(UUID().uuidString.prefix(6))"
-        let build = try await harness.run(["compute", "--upload", "--os-cloud", "kvmbuild-demo", "--image-name", imageName, "--json",
+        let build = try await harness.run(["compute", "--test-cluster", "--upload", "--os-cloud", "kvmbuild-demo", "--image-name", imageName, "--json",
                                            "--extra-var", "kvmbuild_e2e_marker=\(Self.extraVarValue)"],
                                           environment: ["OS_CLIENT_CONFIG_FILE": UploadTests.clouds])
         try #require(build.exitCode == 0, "compute --upload failed: \(build.stderr.suffix(3000))")
@@ -196,8 +196,61 @@ extension IntegrationTests {
         print(String(format: "first boot to SSH %.0f s, ready %.0f s, test phase %.0f s", test.firstBootToSshSeconds, test.readySeconds, test.seconds))
         #expect(FileManager.default.fileExists(atPath: harness.buildDir + "/\(manifest.name)/test-console.log"))
 
+        try checkTheClusterRan(manifest)
         try await checkABrokenTestPublishesNothing(harness, manifest: manifest)
+        try await checkAClusterWithAnotherMungeKeyFails(harness)
         try harness.expectNothingLeftBehind()
+    }
+
+    /// The build's --test-cluster: a controller from the control play and two instances of the
+    /// export ran a job together, shared munge credentials and mounted the controller's NFS export.
+    func checkTheClusterRan(_ manifest: Manifest) throws {
+        let cluster = try #require(manifest.testCluster, "the manifest records the cluster test")
+        #expect(cluster.passed, "\(cluster.failed)")
+        #expect(cluster.nodes == ["compute-node1", "compute-node2"])
+        let names = cluster.checks.map(\.name)
+        for expected in ["munge: compute-node1's credential decodes on compute-node2", "munge: compute-node1's credential decodes on the controller",
+                         "every node idle in sinfo", "a job runs on every node (srun -N2 hostname)",
+                         "NFS /mnt/home mounted on compute-node1 at boot", "NFS /mnt/home mounted on compute-node2 at boot"] {
+            #expect(names.contains(expected), "cluster check \(expected) ran: \(names)")
+        }
+        let job = cluster.checks.first { $0.name.hasPrefix("a job runs") }
+        #expect(job?.detail == "compute-node1, compute-node2", "both hostnames came back from the job: \(job?.detail ?? "")")
+        #expect(cluster.idleSeconds != nil)
+        print(String(format: "cluster test: controller %.0f s, nodes ready %.0f s, idle after %.0f s, %.0f s in all",
+                     cluster.controllerSeconds, cluster.nodesReadySeconds, cluster.idleSeconds ?? -1, cluster.seconds))
+    }
+
+    /// The same export against a controller whose munge key differs: the nodes never reach idle,
+    /// the verb fails naming munge, and the cluster is gone afterwards.
+    func checkAClusterWithAnotherMungeKeyFails(_ harness: Harness) async throws {
+        let otherKey = harness.project + "/other-munge.key"
+        var bytes = [UInt8](repeating: 0, count: 1024)
+        for index in bytes.indices { bytes[index] = UInt8.random(in: 0...255) }
+        try SafeWrite.privateFile(otherKey, contents: Data(bytes))
+        let verb = try await harness.run(["test", "compute-latest", "--cluster", "--controller-munge-key", otherKey, "--json"])
+        #expect(verb.exitCode == 1, "\(verb.stderr.suffix(2000))")
+        let failure = verb.stderr.split(separator: "\n").last.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(failure?["code"] as? String == "testFailed", "\(verb.stderr.suffix(1000))")
+        let message = (failure?["error"] as? String ?? "").lowercased()
+        #expect(message.contains("munge"), "the error names munge: \(message)")
+        let report = try JSONSerialization.jsonObject(with: Data(verb.stdout.utf8)) as? [String: Any]
+        let checks = report?["checks"] as? [[String: Any]] ?? []
+        func passed(_ name: String) -> Bool? { checks.first { $0["name"] as? String == name }?["passed"] as? Bool }
+        #expect(passed("munge: compute-node1's credential decodes on compute-node2") == true, "the nodes share the image's key")
+        #expect(passed("munge: compute-node1's credential decodes on the controller") == false)
+        #expect(passed("every node idle in sinfo") == false, "no node may reach idle with another key: \(checks)")
+        #expect(report?["idle_seconds"] == nil || report?["idle_seconds"] is NSNull)
+        let connection = try Connection(uri: "qemu:///system")
+        #expect(try connection.allDomains().filter { $0.name.hasPrefix("kvmbuild-compute-") }.isEmpty, "the verb's cluster is gone")
+        #expect(Harness.ourSwitches(under: FileManager.default.temporaryDirectory.path + "/kvmbuild-test-").isEmpty, "the verb's switch is gone")
+        // A failed verb keeps the consoles and the control play's log, and nothing else.
+        let tmp = FileManager.default.temporaryDirectory.path
+        for folder in (try FileManager.default.contentsOfDirectory(atPath: tmp)).filter({ $0.hasPrefix("kvmbuild-test-") }) {
+            let kept = try FileManager.default.contentsOfDirectory(atPath: "\(tmp)/\(folder)/cluster")
+            #expect(kept == ["logs"], "\(folder) keeps only logs: \(kept)")
+            try? FileManager.default.removeItem(atPath: "\(tmp)/\(folder)")
+        }
     }
 }
 }

@@ -126,7 +126,9 @@ struct Harness {
         let connection = try Connection(uri: "qemu:///system")
         let domains = try connection.allDomains().map(\.name)
         for (folder, state) in states() {
-            #expect(!domains.contains(state.domain), "domain \(state.domain) left running", sourceLocation: sourceLocation)
+            // The build guest, its test instance, the cluster test's controller and nodes.
+            let mine = domains.filter { $0.contains(state.id) }
+            #expect(mine.isEmpty, "domains \(mine) left running", sourceLocation: sourceLocation)
             let paths = BuildPaths(root: folder, name: state.name)
             for path in [paths.overlay, paths.configDrive, paths.privateDirectory, paths.inventory, paths.imagePartial] {
                 #expect(!FileManager.default.fileExists(atPath: path), "\(path) left behind", sourceLocation: sourceLocation)
@@ -136,11 +138,24 @@ struct Harness {
             }
             #expect(state.status != .running, "state still says running", sourceLocation: sourceLocation)
         }
+        let switches = Self.ourSwitches(under: project) + Self.ourSwitches(under: FileManager.default.temporaryDirectory.path + "/kvmbuild-test-")
+        #expect(switches.isEmpty, "vde switches left running: \(switches)", sourceLocation: sourceLocation)
         let partials = ((try? FileManager.default.contentsOfDirectory(atPath: Self.cache + "/images")) ?? []).filter { $0.contains(".partial") }
         #expect(partials.isEmpty, "partial downloads in the image cache: \(partials)", sourceLocation: sourceLocation)
     }
 
     func remove() { try? FileManager.default.removeItem(atPath: project) }
+
+    /// vde_switch processes whose socket lies under `prefix` (a project, or `kvmbuild test`'s folders).
+    static func ourSwitches(under prefix: String) -> [String] {
+        let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.filter { $0.allSatisfy(\.isNumber) } ?? []
+        return pids.compactMap { pid in
+            guard let raw = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
+            let args = raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            guard args.first?.hasSuffix("vde_switch") == true, args.contains(where: { $0.hasPrefix(prefix) }) else { return nil }
+            return "\(pid): \(args.joined(separator: " "))"
+        }
+    }
 }
 
 /// One error line on stderr, naming a fix.
