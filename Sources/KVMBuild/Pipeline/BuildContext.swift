@@ -1,10 +1,11 @@
 import Foundation
 import KVMBuildSupport
 import Libvirt
+import Synchronization
 
 /// The state one build shares between its phases, and the stack of cleanups they registered.
-/// Phases run one at a time; the lock only guards against the signal path reading state.
-public final class BuildContext: @unchecked Sendable {
+/// Every mutable field is behind a lock (`Mutex`), so the type is Sendable without exceptions.
+public final class BuildContext: Sendable {
     public let target: Target
     public let options: BuildOptions
     public let id: String
@@ -12,38 +13,63 @@ public final class BuildContext: @unchecked Sendable {
     public let console: Console
     public let started = Date()
 
-    private let lock = NSLock()
-    private var cleanups: [Cleanup] = []
+    private let cleanups = Mutex<[Cleanup]>([])
 
-    // Filled in by the phases, in order.
+    /// What the phases fill in, in order, each field behind the lock: phases run one at a time,
+    /// but the signal path and cleanups read this state from other tasks.
+    private struct Fields: Sendable {
+        var inputsSha256: String?
+        var report: HostReport?
+        var accelerator: Accelerator = .tcg
+        var base: CachedImage?
+        var portReservation: PortReservation?
+        var connection: Connection?
+        var hostPublicKey: String?
+        var playSeconds: Double?
+        var sealedItems: [String] = []
+        var export: ExportedImage?
+        var injectedSecrets: [InjectedSecret] = []
+        var secretScan: SecretScanReport?
+        var mungeKeyOnDisk: [Range<Int64>]?
+        var buildMachineID: String?
+        var testReport: InstanceTestReport?
+        var testSkipped: String?
+        var clusterReport: ClusterTestReport?
+        var timings: [PhaseTiming] = []
+        var manifest: Manifest?
+        var verifyChecks: [ImageChecks.Check] = []
+        var state: BuildState
+    }
+    private let fields: Mutex<Fields>
+
     /// InputsFingerprint, taken before the first phase (edits made during the build do not count).
-    public var inputsSha256: String?
-    public var report: HostReport?
-    public var accelerator: Accelerator = .tcg
-    public var base: CachedImage?
-    public var portReservation: PortReservation?
+    public var inputsSha256: String? { get { fields.withLock { $0.inputsSha256 } } set { fields.withLock { $0.inputsSha256 = newValue } } }
+    public var report: HostReport? { get { fields.withLock { $0.report } } set { fields.withLock { $0.report = newValue } } }
+    public var accelerator: Accelerator { get { fields.withLock { $0.accelerator } } set { fields.withLock { $0.accelerator = newValue } } }
+    public var base: CachedImage? { get { fields.withLock { $0.base } } set { fields.withLock { $0.base = newValue } } }
+    public var portReservation: PortReservation? { get { fields.withLock { $0.portReservation } } set { fields.withLock { $0.portReservation = newValue } } }
     /// The forwarded SSH port on 127.0.0.1, once the guest has one.
     public var sshPort: Int? { portReservation?.port }
-    public var connection: Connection?
-    public var hostPublicKey: String?
-    public var playSeconds: Double?
-    public var sealedItems: [String] = []
-    public var export: ExportedImage?
+    public var connection: Connection? { get { fields.withLock { $0.connection } } set { fields.withLock { $0.connection = newValue } } }
+    public var hostPublicKey: String? { get { fields.withLock { $0.hostPublicKey } } set { fields.withLock { $0.hostPublicKey = newValue } } }
+    public var playSeconds: Double? { get { fields.withLock { $0.playSeconds } } set { fields.withLock { $0.playSeconds = newValue } } }
+    public var sealedItems: [String] { get { fields.withLock { $0.sealedItems } } set { fields.withLock { $0.sealedItems = newValue } } }
+    public var export: ExportedImage? { get { fields.withLock { $0.export } } set { fields.withLock { $0.export = newValue } } }
     /// Everything secret the build handed out (config drive, secret vars): what the scan seeks.
-    public var injectedSecrets: [InjectedSecret] = []
-    public var secretScan: SecretScanReport?
+    public var injectedSecrets: [InjectedSecret] { get { fields.withLock { $0.injectedSecrets } } set { fields.withLock { $0.injectedSecrets = newValue } } }
+    public var secretScan: SecretScanReport? { get { fields.withLock { $0.secretScan } } set { fields.withLock { $0.secretScan = newValue } } }
     /// Where the seal found /etc/munge/munge.key's data on the disk (the one place the scan allows it).
-    public var mungeKeyOnDisk: [Range<Int64>]?
+    public var mungeKeyOnDisk: [Range<Int64>]? { get { fields.withLock { $0.mungeKeyOnDisk } } set { fields.withLock { $0.mungeKeyOnDisk = newValue } } }
     /// The build guest's /etc/machine-id, so the test can prove an instance makes its own.
-    public var buildMachineID: String?
-    public var testReport: InstanceTestReport?
+    public var buildMachineID: String? { get { fields.withLock { $0.buildMachineID } } set { fields.withLock { $0.buildMachineID = newValue } } }
+    public var testReport: InstanceTestReport? { get { fields.withLock { $0.testReport } } set { fields.withLock { $0.testReport = newValue } } }
     /// Why the image was not boot-tested (--no-test, no checks declared), or nil.
-    public var testSkipped: String?
-    public var clusterReport: ClusterTestReport?
-    public var timings: [PhaseTiming] = []
-    public var manifest: Manifest?
-    public var verifyChecks: [ImageChecks.Check] = []
-    public var state: BuildState
+    public var testSkipped: String? { get { fields.withLock { $0.testSkipped } } set { fields.withLock { $0.testSkipped = newValue } } }
+    public var clusterReport: ClusterTestReport? { get { fields.withLock { $0.clusterReport } } set { fields.withLock { $0.clusterReport = newValue } } }
+    public var timings: [PhaseTiming] { get { fields.withLock { $0.timings } } set { fields.withLock { $0.timings = newValue } } }
+    public var manifest: Manifest? { get { fields.withLock { $0.manifest } } set { fields.withLock { $0.manifest = newValue } } }
+    public var verifyChecks: [ImageChecks.Check] { get { fields.withLock { $0.verifyChecks } } set { fields.withLock { $0.verifyChecks = newValue } } }
+    public var state: BuildState { get { fields.withLock { $0.state } } set { fields.withLock { $0.state = newValue } } }
 
     public var domainName: String { "kvmbuild-\(target.name)-\(id)" }
 
@@ -53,12 +79,12 @@ public final class BuildContext: @unchecked Sendable {
         self.id = id
         self.paths = paths
         self.console = console
-        self.state = BuildState(id: id, name: paths.name, target: target.name, pid: getpid(), status: .running, started: Date(),
-                                domain: "kvmbuild-\(target.name)-\(id)", sshPort: nil, sshUser: target.sshUser,
-                                libvirtURI: options.libvirtURI, image: nil)
+        self.fields = Mutex(Fields(state: BuildState(id: id, name: paths.name, target: target.name, pid: getpid(), status: .running,
+                                                     started: Date(), domain: "kvmbuild-\(target.name)-\(id)", sshPort: nil,
+                                                     sshUser: target.sshUser, libvirtURI: options.libvirtURI, image: nil)))
     }
 
-    struct Cleanup {
+    struct Cleanup: Sendable {
         let name: String
         let onlyOnFailure: Bool
         let action: @Sendable () async throws -> Void
@@ -67,15 +93,15 @@ public final class BuildContext: @unchecked Sendable {
     /// Registers an undo step. `onlyOnFailure` steps (e.g. deleting a half-written export)
     /// are skipped when the build succeeds.
     public func addCleanup(_ name: String, onlyOnFailure: Bool = false, _ action: @escaping @Sendable () async throws -> Void) {
-        lock.withLock { cleanups.append(Cleanup(name: name, onlyOnFailure: onlyOnFailure, action: action)) }
+        cleanups.withLock { $0.append(Cleanup(name: name, onlyOnFailure: onlyOnFailure, action: action)) }
     }
 
     /// Runs and forgets every registered cleanup, newest first. A failing cleanup is reported
     /// and the rest still run.
     func runCleanups(failed: Bool) async {
-        let pending: [Cleanup] = lock.withLock {
-            defer { cleanups.removeAll() }
-            return cleanups.reversed()
+        let pending: [Cleanup] = cleanups.withLock { registered in
+            defer { registered.removeAll() }
+            return registered.reversed()
         }
         for cleanup in pending where failed || !cleanup.onlyOnFailure {
             console.debug("cleanup: \(cleanup.name)")

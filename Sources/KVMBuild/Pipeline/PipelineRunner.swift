@@ -7,6 +7,14 @@ import Libvirt
 struct PipelineRunner {
     let phases: [any BuildPhase]
     let interrupts: InterruptMonitor
+    /// Where `--on-error=ask` reads its answers: the terminal, or a script in unit tests.
+    var answers = Answers.terminal
+
+    struct Answers: Sendable {
+        let available: @Sendable () -> Bool
+        let next: @Sendable () -> String?
+        static let terminal = Answers(available: { isatty(STDIN_FILENO) == 1 }, next: { readLine() })
+    }
 
     func run(_ build: BuildContext) async throws {
         let console = build.console
@@ -58,14 +66,14 @@ struct PipelineRunner {
         case .cleanup: return .cleanup
         case .abort: return .abort
         case .ask:
-            guard isatty(STDIN_FILENO) == 1 else {
+            guard answers.available() else {
                 build.console.warning("--on-error=ask needs a terminal on stdin; cleaning up")
                 return .cleanup
             }
             while true {
                 build.console.passthrough("[c] clean up and exit  [a] abort, leave the guest running  [r] retry \(phase.name)  [s] show how to ssh in")
                 build.console.prompt("choice> ")
-                guard let line = readLine()?.trimmingCharacters(in: .whitespaces).lowercased() else { return .cleanup }
+                guard let line = answers.next()?.trimmingCharacters(in: .whitespaces).lowercased() else { return .cleanup }
                 switch line {
                 case "c", "cleanup": return .cleanup
                 case "a", "abort": return .abort
