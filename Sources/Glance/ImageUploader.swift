@@ -224,9 +224,9 @@ final class ProgressLine: @unchecked Sendable {
             let filled = Int(fraction * Double(width))
             let rate = Double(sent >> 20) / max(Date().timeIntervalSince(start), 0.001)
             let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-            Console.shared.prompt(String(format: "\r[%@] %3.0f%% %.0f MiB/s", bar, fraction * 100, rate))
+            console.prompt(String(format: "\r[%@] %3.0f%% %.0f MiB/s", bar, fraction * 100, rate))
         }
     }
 
-    func finish() { Console.shared.prompt("\n") }
+    func finish() { console.prompt("\n") }
 }

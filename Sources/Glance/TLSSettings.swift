@@ -49,7 +49,7 @@ public struct TLSSettings: Sendable, Equatable {
                 tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certFile).map { .certificate($0) }
                 tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem))
             } catch {
-                throw KVMBuildError(.invalidInput, "cannot load client certificate \(certFile)", fix: "give a PEM certificate and its PEM key", cause: ErrorMessage("\(error)"))
+                throw KVMBuildError(.invalidInput, "cannot load client certificate \(certFile)", fix: "give a PEM certificate and its PEM key", cause: error)
             }
         }
         return tls

@@ -48,7 +48,7 @@ struct TestCommand: AsyncParsableCommand {
                                           buildDirectory: host.resolvedBuildDir, cacheDirectory: host.resolvedCacheDir).run().accelerator
         let connection: Connection
         do { connection = try Connection(uri: host.libvirtURI) } catch {
-            throw KVMBuildError(.libvirt, "libvirt unreachable at \(host.libvirtURI)", fix: "start libvirtd (scripts/setup-host.sh)", cause: ErrorMessage("\(error)"))
+            throw KVMBuildError(.libvirt, "libvirt unreachable at \(host.libvirtURI)", fix: "start libvirtd (scripts/setup-host.sh)", cause: error)
         }
 
         let id = String(UUID().uuidString.prefix(8)).lowercased()

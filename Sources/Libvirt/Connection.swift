@@ -18,6 +18,10 @@ public final class Connection: @unchecked Sendable {
 
     deinit { virConnectClose(pointer) }
 
+    /// False once the link to libvirtd is gone (it stopped or crashed): libvirt's client closes
+    /// the connection when its socket fails.
+    public var isAlive: Bool { virConnectIsAlive(pointer) == 1 }
+
     /// The hypervisor's version as "major.minor.release" (QEMU's, for qemu:// URIs).
     public func hypervisorVersion() throws -> String {
         var version: UInt = 0

@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 @testable import KVMBuild
 import KVMBuildSupport
+import Libvirt
 
 /// The runner's own logic, with phases that are test doubles (no guest, no libvirt): the order
 /// phases run in, which cleanups run and in what order on success, failure and cancellation at
@@ -174,6 +175,22 @@ import KVMBuildSupport
         #expect(ended.all.last == "undo A", "end of input means clean up")
     }
 
+    @Test func libvirtErrorsSayLostOnlyWhenTheConnectionIsGone() async throws {
+        struct LibvirtPhase: BuildPhase {
+            let name = "boot"
+            let error: LibvirtError
+            func run(_ build: BuildContext) async throws { throw error }
+        }
+        // virterror.h: VIR_ERR_OPERATION_FAILED 9 from VIR_FROM_QEMU 10; VIR_ERR_SYSTEM_ERROR 38 from VIR_FROM_RPC 7.
+        let refused = LibvirtError(operation: "virDomainCreateXML", code: 9, domain: 10, message: "no")
+        let lost = LibvirtError(operation: "virDomainLookupByName", code: 38, domain: 7, message: "End of file while reading data")
+        let first = await #expect(throws: KVMBuildError.self) { try await run([LibvirtPhase(error: refused)], try context()) }
+        #expect(first?.message == "boot: libvirt refused virDomainCreateXML")
+        #expect((first?.cause as? LibvirtError)?.code == refused.code, "libvirt's code is kept")
+        let second = await #expect(throws: KVMBuildError.self) { try await run([LibvirtPhase(error: lost)], try context()) }
+        #expect(second?.message == "boot: lost the connection to libvirt")
+    }
+
     @Test func aForeignErrorIsReportedWithItsPhaseAndAFix() async throws {
         struct Odd: Error {}
         struct OddPhase: BuildPhase {
@@ -182,7 +199,9 @@ import KVMBuildSupport
         }
         let build = try context()
         let error = await #expect(throws: KVMBuildError.self) { try await run([OddPhase()], build) }
-        #expect(error?.message.hasPrefix("odd:") == true)
+        #expect(error?.message == "odd failed")
+        #expect(error?.cause is Odd, "the cause keeps its type")
+        #expect(error?.fix?.isEmpty == false)
         #expect(try savedState(build).failure?.phase == "odd")
     }
 }

@@ -45,7 +45,7 @@ public struct ImageCache: Sendable {
             try await stream(source) { try writer.write($0) }
         } catch {
             try? FileManager.default.removeItem(atPath: partial)
-            throw error is CancellationError ? error : KVMBuildError(.io, "cannot fetch base image \(source)", fix: "check the URL or path", cause: ErrorMessage("\(error)"))
+            throw error is CancellationError ? error : KVMBuildError(.io, "cannot fetch base image \(source)", fix: "check the URL or path", cause: error)
         }
         let actual = writer.digest()
         guard actual == expected else {

@@ -39,7 +39,7 @@ struct BootPhase: BuildPhase {
             let fix = noHardware
                 ? "hardware virtualisation unavailable (the CPU flags lack vmx/svm): build with --accel tcg (or auto), see kvmbuild check"
                 : "see kvmbuild check and /var/log/libvirt/qemu/\(domainName).log (if libvirtd stopped: start it, then kvmbuild clean \(build.paths.name))"
-            throw KVMBuildError(.libvirt, "libvirt could not start the guest", fix: fix, cause: ErrorMessage("\(error)"))
+            throw KVMBuildError(.libvirt, "libvirt could not start the guest", fix: fix, cause: error)
         }
         build.console.info("guest \(domainName) started (\(build.accelerator.rawValue)); ssh on 127.0.0.1:\(reservation.port); console: \(build.paths.consoleLog)")
     }

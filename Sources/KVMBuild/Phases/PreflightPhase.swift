@@ -30,7 +30,7 @@ struct PreflightPhase: BuildPhase {
         do {
             build.connection = try Connection(uri: options.libvirtURI)
         } catch {
-            throw KVMBuildError(.libvirt, "libvirt unreachable at \(options.libvirtURI)", fix: "start libvirtd (scripts/setup-host.sh)", cause: ErrorMessage("\(error)"))
+            throw KVMBuildError(.libvirt, "libvirt unreachable at \(options.libvirtURI)", fix: "start libvirtd (scripts/setup-host.sh)", cause: error)
         }
     }
 }

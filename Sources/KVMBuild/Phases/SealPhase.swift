@@ -13,7 +13,7 @@ struct SealPhase: BuildPhase {
         do {
             result = try await sealer.sealAndCheck(checks)
         } catch {
-            throw KVMBuildError(.guestfs, "sealing the disk failed", fix: "run kvmbuild check; libguestfs needs a readable /boot/vmlinuz-*", cause: ErrorMessage("\(error)"))
+            throw KVMBuildError(.guestfs, "sealing the disk failed", fix: "run kvmbuild check; libguestfs needs a readable /boot/vmlinuz-*", cause: error)
         }
         build.sealedItems = result.removed
         build.verifyChecks = result.checks

@@ -100,11 +100,13 @@ struct PipelineRunner {
         if error is CancellationError { return KVMBuildError(.interrupted, "build cancelled during \(phase.name)") }
         if let error = error as? KVMBuildError { return error }
         if let error = error as? LibvirtError {
-            // Most often libvirtd stopped under us: the guest (qemu) may still run, and only libvirt can stop it.
-            return KVMBuildError(.libvirt, "\(phase.name): lost libvirt (\(error))",
-                                 fix: "start libvirtd (scripts/setup-host.sh), then run kvmbuild clean \(build.paths.name) to remove what this build could not")
+            if error.isConnectionLost || build.connection?.isAlive == false {
+                // libvirtd stopped under us: the guest (qemu) may still run, and only libvirt can stop it.
+                return KVMBuildError(.libvirt, "\(phase.name): lost the connection to libvirt", fix: "start libvirtd (scripts/setup-host.sh), then run kvmbuild clean \(build.paths.name) to remove what this build could not", cause: error)
+            }
+            return KVMBuildError(.libvirt, "\(phase.name): libvirt refused \(error.operation)", fix: "see kvmbuild check and libvirtd's log", cause: error)
         }
-        return KVMBuildError(.internalError, "\(phase.name): \(error)")
+        return KVMBuildError(.internalError, "\(phase.name) failed", fix: "report this kvmbuild bug with the build's state.json", cause: error)
     }
 
     /// The guest the build runs now (state.json says which): the build guest, or in the test

@@ -48,7 +48,7 @@ public enum PrivateDirectory {
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
-            throw KVMBuildError(.io, "cannot create \(path)", fix: "check permissions and free space", cause: ErrorMessage("\(error)"))
+            throw KVMBuildError(.io, "cannot create \(path)", fix: "check permissions and free space", cause: error)
         }
         var st = stat()
         guard stat(path, &st) == 0, st.st_uid == getuid() else { return }

@@ -88,7 +88,7 @@ public final class TestGuest: Sendable {
             _ = try connection.createTransientDomain(xml: domain.xml())
         } catch {
             throw KVMBuildError(.libvirt, "libvirt could not start the test guest \(setup.domainName)",
-                                fix: "see kvmbuild check and /var/log/libvirt/qemu/\(setup.domainName).log", cause: ErrorMessage("\(error)"))
+                                fix: "see kvmbuild check and /var/log/libvirt/qemu/\(setup.domainName).log", cause: error)
         }
         booted.withLock { $0 = Date() }
         return held.port

@@ -240,7 +240,7 @@ extension IntegrationTests {
             #expect(build.terminationStatus != 0)
             let log = try String(contentsOfFile: try #require(harness.logs().first), encoding: .utf8)
             let errors = log.split(separator: "\n").filter { $0.hasPrefix("error: ") }
-            #expect(errors.last?.contains("lost libvirt") == true, "\(log.suffix(2000))")
+            #expect(errors.last?.contains("lost the connection to libvirt") == true, "\(log.suffix(2000))")
             #expect(errors.last?.contains("kvmbuild clean \(URL(fileURLWithPath: state.folder).lastPathComponent)") == true)
         }
 
