@@ -20,8 +20,14 @@ struct ValidateCommand: AsyncParsableCommand {
         let names = try target.map { [$0] } ?? build.loadTargets().targets.keys.sorted()
         var outcomes: [Outcome] = []
         for name in names {
-            let (resolved, options) = try build.resolve(targetName: name, host: host)
-            let problems = await TargetValidator(target: resolved, options: options).problems()
+            // A target that does not even resolve (no playbook, a bad path) is one more problem, not the end.
+            let problems: [KVMBuildError]
+            do {
+                let (resolved, options) = try build.resolve(targetName: name, host: host)
+                problems = await TargetValidator(target: resolved, options: options).problems()
+            } catch let error as KVMBuildError {
+                problems = [error]
+            }
             outcomes.append(Outcome(target: name, problems: problems.map(\.description)))
             if !output.json {
                 if problems.isEmpty { Console.shared.result("\(name): ok") }

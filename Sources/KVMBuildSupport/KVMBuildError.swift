@@ -28,9 +28,3 @@ public struct KVMBuildError: Error, CustomStringConvertible, Sendable {
         return line.replacingOccurrences(of: "\n", with: " ")
     }
 }
-
-/// A cause known only as text (e.g. another library's error description).
-public struct ErrorMessage: Error, Sendable, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
-}

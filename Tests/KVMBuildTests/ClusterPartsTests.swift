@@ -109,3 +109,22 @@ import Yams
         #expect(!FileManager.default.fileExists(atPath: segment.directory))
     }
 }
+
+/// The cloud-init template a build starts from, wherever its targets file lives.
+@Suite struct UserDataTemplateTests {
+    @Test func builtInCopyIsTheRepositorysFile() throws {
+        let file = try String(contentsOfFile: Harness.repo + "/cloud-init/user-data.yaml", encoding: .utf8)
+        #expect(UserDataTemplate.builtIn == file, "Sources/ConfigDrive/UserDataTemplate.swift must be regenerated from cloud-init/user-data.yaml")
+    }
+
+    @Test func aProjectWithoutCloudInitUsesTheBuiltInAndATargetMayNameItsOwn() throws {
+        let scratch = try Scratch("kvmbuild-template")
+        #expect(try UserDataTemplate.load(explicit: nil, projectDirectory: scratch.path) == UserDataTemplate.builtIn)
+        try FileManager.default.createDirectory(atPath: scratch.path + "/cloud-init", withIntermediateDirectories: true)
+        try "#cloud-config\nlocale: C\n".write(toFile: scratch.path + "/cloud-init/user-data.yaml", atomically: true, encoding: .utf8)
+        #expect(try UserDataTemplate.load(explicit: nil, projectDirectory: scratch.path) == "#cloud-config\nlocale: C\n", "the project's own wins")
+        try "#cloud-config\n".write(toFile: scratch.path + "/mine.yaml", atomically: true, encoding: .utf8)
+        #expect(try UserDataTemplate.load(explicit: scratch.path + "/mine.yaml", projectDirectory: scratch.path) == "#cloud-config\n")
+        #expect(throws: KVMBuildError.self) { try UserDataTemplate.load(explicit: scratch.path + "/missing.yaml", projectDirectory: scratch.path) }
+    }
+}

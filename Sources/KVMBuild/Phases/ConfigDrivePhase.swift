@@ -35,18 +35,9 @@ struct ConfigDrivePhase: BuildPhase {
             hostname: ImageChecks.buildHostname(target: build.target.name), user: build.target.sshUser, authorizedKeys: keys,
             hostKey: .init(privateKey: hostKey.privateKey, publicKey: hostKey.publicKey), mungeKey: munge)
 
-        let template = try Self.template(projectDirectory: build.options.projectDirectory)
+        let template = try UserDataTemplate.load(explicit: build.target.cloudInit, projectDirectory: build.options.projectDirectory)
         try await ConfigDriveWriter.write(content, template: template, to: paths.configDrive)
         // The host key's private half now lives only on the ISO.
         try? fm.removeItem(atPath: paths.hostKey)
-    }
-
-    /// The base #cloud-config of every guest kvmbuild provisions (build guests, the cluster test's controller).
-    static func template(projectDirectory: String) throws -> String {
-        let templatePath = projectDirectory + "/cloud-init/user-data.yaml"
-        guard let template = try? String(contentsOfFile: templatePath, encoding: .utf8) else {
-            throw KVMBuildError(.notFound, "cloud-init template \(templatePath) not found", fix: "run kvmbuild from the repository root, or keep a cloud-init/ folder beside your --file targets file")
-        }
-        return template
     }
 }

@@ -28,6 +28,10 @@ struct TestPhase: BuildPhase {
             portLocks: build.options.cacheDirectory + "/ports", buildHostPublicKey: build.hostPublicKey,
             buildMachineID: build.buildMachineID, buildUser: build.target.sshUser, ansibleLog: paths.testAnsibleLog), connection: connection)
         build.addCleanup("destroy the test instance") { instance.tearDown() }
+        // --test-cluster: the controller needs nothing of the image, so it comes up meanwhile.
+        let cluster = build.options.testCluster ? try await makeCluster(build, export: export.path, connection: connection, publicKey: publicKey) : nil
+        let controller = cluster.map { cluster in Task { try await cluster.prepareController(console: build.console) } }
+        build.addCleanup("stop preparing the test cluster's controller") { controller?.cancel(); _ = await controller?.result }
         // Registered before the boot, so an abort hint and `kvmbuild ssh` find the instance.
         build.state.domain = instance.setup.domainName
         build.state.sshUser = spec.user
@@ -44,18 +48,25 @@ struct TestPhase: BuildPhase {
         // Passed: nothing to debug, so the instance goes now rather than with the build's cleanups.
         instance.tearDown()
         build.console.info(String(format: "tested: %d checks passed on a new instance (first boot to SSH %.0f s)", report.checks.count, report.firstBootToSshSeconds))
-        if build.options.testCluster { try await runCluster(build, export: export.path, connection: connection, publicKey: publicKey) }
+        if let cluster, let controller {
+            try await controller.value
+            try await runCluster(build, cluster)
+        }
     }
 
-    /// `--test-cluster`: the image's instances must join a real Slurm cluster. With
-    /// --on-error=abort a failed cluster stays up (the build's cleanups then take it down).
-    private func runCluster(_ build: BuildContext, export: String, connection: Connection, publicKey: String) async throws {
+    private func makeCluster(_ build: BuildContext, export: String, connection: Connection, publicKey: String) async throws -> SlurmClusterTest {
         let cluster = try await SlurmClusterTest.make(
             image: export, target: build.target, accelerator: build.accelerator, workDirectory: build.paths.testClusterDirectory,
             key: (build.paths.buildKey, publicKey), metadata: .init(id: build.id, target: build.target.name, pid: getpid(), folder: build.paths.root),
             domainPrefix: build.domainName, cacheDirectory: build.options.cacheDirectory, projectDirectory: build.options.projectDirectory,
             baseImage: build.base, console: build.console, connection: connection)
         build.addCleanup("tear down the test cluster") { cluster.tearDown() }
+        return cluster
+    }
+
+    /// `--test-cluster`: the image's instances must join a real Slurm cluster. With
+    /// --on-error=abort a failed cluster stays up (the build's cleanups then take it down).
+    private func runCluster(_ build: BuildContext, _ cluster: SlurmClusterTest) async throws {
         let report = try await cluster.run(console: build.console)
         build.clusterReport = report
         for check in report.failed { build.console.error("cluster test: \(check.name): \(check.detail)") }

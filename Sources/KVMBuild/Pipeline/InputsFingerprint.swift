@@ -1,3 +1,4 @@
+import ConfigDrive
 import Foundation
 import KVMBuildSupport
 
@@ -28,9 +29,9 @@ public enum InputsFingerprint {
             "ssh-user \(target.sshUser)",
             "munge-key \(target.mungeKey.map { FileManager.default.contents(atPath: $0).map(secret.digest) ?? "unreadable" } ?? "none")",
             "seed \(options.seed.rawValue)",
-            "cloud-init \(try TreeHash.sha256(directory: options.projectDirectory + "/cloud-init"))",
+            "cloud-init \(Hashing.sha256(of: Data(try UserDataTemplate.load(explicit: target.cloudInit, projectDirectory: options.projectDirectory).utf8)))",
             // An image counts as built only as it was proven: other test checks, or none, build again.
-            "test \(options.skipTest ? "skipped" : Hashing.sha256(of: try JSONEncoder.sorted.encode(target.test)))\(options.testCluster && !options.skipTest ? " cluster" : "")",
+            "test \(options.skipTest ? "skipped" : Hashing.sha256(of: try JSONEncoder.sorted.encode(target.test)))",
         ]
         lines += target.extraVars.sorted { $0.key < $1.key }.map { "var \($0.key)=\(secret.digest(Data($0.value.utf8)))" }
         lines += options.secretVars.values.sorted { $0.key < $1.key }.map { "secret-var \($0.key)=\(secret.digest(Data($0.value.utf8)))" }
@@ -58,6 +59,9 @@ public enum UpToDateBuild {
         let paths = BuildPaths(root: options.buildDirectory + "/" + name, name: name)
         guard let manifest = try? Manifest.load(paths.manifest),
               manifest.inputsSha256 == (try InputsFingerprint.compute(target: target, options: options)),
+              // Asked for the cluster test: only an image that passed it counts (one that passed
+              // it also counts when not asked: it was proven more).
+              !options.testCluster || manifest.testCluster?.passed == true,
               FileManager.default.fileExists(atPath: manifest.image.path),
               (try? Hashing.sha256(ofFile: manifest.image.path)) == manifest.image.sha256
         else { return nil }

@@ -52,6 +52,9 @@ public struct Target: Sendable, Codable, Equatable {
     public var compression: ImageCompression = .zstd
     /// Checks on a new instance booted from the export (the test phase).
     public var test = TestSpec()
+    /// The cloud-init user-data template (`cloud_init:`); nil: the project's
+    /// cloud-init/user-data.yaml if there is one, else kvmbuild's built-in copy.
+    public var cloudInit: String?
 }
 
 /// qcow2 cluster compression of the exported image. zstd compresses about 2.5x faster than zlib

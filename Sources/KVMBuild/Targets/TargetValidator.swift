@@ -82,6 +82,9 @@ public struct TargetValidator: Sendable {
         if let play = target.test.playbook, !fm.fileExists(atPath: play) {
             problems.append(KVMBuildError(.notFound, "test playbook \(play) not found", fix: "fix test.playbook in kvmbuild.yml"))
         }
+        if let template = target.cloudInit, !fm.fileExists(atPath: template) {
+            problems.append(KVMBuildError(.notFound, "cloud-init template \(template) not found", fix: "fix cloud_init in kvmbuild.yml, or drop it to use kvmbuild's own"))
+        }
         if let cluster = target.test.slurmCluster {
             if !(1...8).contains(cluster.nodes) {
                 problems.append(KVMBuildError(.invalidInput, "test.slurm_cluster.nodes of target \(target.name) is \(cluster.nodes)", fix: "use 1 to 8 nodes"))

@@ -57,7 +57,7 @@ public struct TargetsFile: Sendable {
 enum KnownKeys {
     static let target: Set<String> = [
         "base_image", "playbook", "groups", "extra_vars", "var_files", "disk_size_gib", "memory_mib", "vcpus", "ssh_user",
-        "munge_key", "output_name", "compression", "verify", "glance", "test",
+        "munge_key", "output_name", "compression", "verify", "glance", "test", "cloud_init",
     ]
     static let nested: [String: Set<String>] = [
         "base_image": ["source", "checksum"],
@@ -155,6 +155,7 @@ struct RawTarget: Decodable {
     var verify: RawVerify?
     var glance: RawGlance?
     var test: RawTest?
+    var cloud_init: String?
 
     struct RawTest: Decodable {
         struct RawCommand: Decodable { var run: String; var exit_code: Int32?; var output_contains: String? }
@@ -227,7 +228,8 @@ struct RawTarget: Decodable {
             glance: .init(properties: g?.properties ?? [:], minDiskGib: g?.min_disk, minRamMib: g?.min_ram,
                           visibility: g?.visibility, tags: g?.tags ?? []),
             compression: imageCompression,
-            test: (test ?? d?.test)?.resolve(base: base) ?? TestSpec())
+            test: (test ?? d?.test)?.resolve(base: base) ?? TestSpec(),
+            cloudInit: (cloud_init ?? d?.cloud_init).map { PathExpansion.resolve($0, base: base) })
     }
 }
 

@@ -95,7 +95,7 @@ public final class SlurmClusterTest: Sendable {
             base = try await ImageCache(cacheDirectory: cacheDirectory).fetch(source: target.baseImage.source, checksum: target.baseImage.checksum, console: console)
         }
         try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let template = try ConfigDrivePhase.template(projectDirectory: projectDirectory)
+        let template = try UserDataTemplate.load(explicit: target.cloudInit, projectDirectory: projectDirectory)
         let cacheKey = try ControllerCache.key(baseSha256: base.sha256, playbook: target.playbook, template: template, controllerNames: spec.controllerNames)
         return SlurmClusterTest(.init(
             image: image, controllerImage: base.path, controllerCache: ControllerCache(cacheDirectory: cacheDirectory), controllerCacheKey: cacheKey,
@@ -123,32 +123,50 @@ public final class SlurmClusterTest: Sendable {
     /// Locally administered MACs, unique per member: 52:54:00:<net>:<member>.
     static func mac(_ net: Int, _ member: Int) -> String { String(format: "52:54:00:4b:%02x:%02x", net, member) }
 
-    public func run(console: Console) async throws -> ClusterTestReport {
+    /// The controller, once `prepareController` has brought it up.
+    struct Controller: Sendable {
+        let guest: TestGuest
+        let client: SSHClient
+        let switchSocket: String
+        let fromCache: Bool
+        let seconds: Double
+    }
+    private let controller = Mutex<Controller?>(nil)
+
+    /// Brings up the segment and the controller (booted and provisioned): the part that needs
+    /// nothing of the image, so a build starts it while its single-instance test still runs.
+    public func prepareController(console: Console) async throws {
+        if controller.withLock({ $0 }) != nil { return }
         let start = Date()
-        let fm = FileManager.default
-        try fm.createDirectory(atPath: logsDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(atPath: logsDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let switchHolder = try await VDESwitch.start(in: setup.workDirectory + "/segment")
         segment.withLock { $0 = switchHolder }
         console.info("cluster test: guest-only segment \(Self.network) on vde switch \(switchHolder.socket)")
-
         let cached = setup.controllerCache.lookup(setup.controllerCacheKey)
-        let (controllerGuest, controller) = try await bootController(image: cached ?? setup.controllerImage, switchSocket: switchHolder.socket, console: console)
-        let controllerSeconds = Date().timeIntervalSince(start)
-        console.info(String(format: "cluster test: controller %@ %@ after %.0f s; booting %d node(s) from the image", setup.spec.controllerNames[0],
-                            cached == nil ? "provisioned" : "(cached) up", controllerSeconds, nodeNames.count))
+        let (guest, client) = try await bootController(image: cached ?? setup.controllerImage, switchSocket: switchHolder.socket, console: console)
+        let seconds = Date().timeIntervalSince(start)
+        console.info(String(format: "cluster test: controller %@ %@ after %.0f s", setup.spec.controllerNames[0],
+                            cached == nil ? "provisioned" : "(from the controller cache) up", seconds))
+        controller.withLock { $0 = Controller(guest: guest, client: client, switchSocket: switchHolder.socket, fromCache: cached != nil, seconds: seconds) }
+    }
 
+    public func run(console: Console) async throws -> ClusterTestReport {
+        try await prepareController(console: console)
+        guard let control = controller.withLock({ $0 }) else { throw KVMBuildError(.internalError, "the cluster test has no controller") }
+
+        console.info("cluster test: booting \(nodeNames.count) node(s) from the image")
         let nodesStart = Date()
-        let nodes = try await bootNodes(switchSocket: switchHolder.socket)
+        let nodes = try await bootNodes(switchSocket: control.switchSocket)
         let nodesReady = Date().timeIntervalSince(nodesStart)
         console.info(String(format: "cluster test: %d node(s) ready after %.0f s", nodes.count, nodesReady))
 
-        let checks = ClusterChecks(controller: controller, nodes: Array(zip(nodeNames, nodes)), controllerNames: setup.spec.controllerNames,
+        let checks = ClusterChecks(controller: control.client, nodes: Array(zip(nodeNames, nodes)), controllerNames: setup.spec.controllerNames,
                                    markerID: setup.metadata.id)
         let (results, idle) = try await checks.run(since: nodesStart)
-        let report = ClusterTestReport(nodes: nodeNames, checks: results, controllerSeconds: controllerSeconds, nodesReadySeconds: nodesReady,
-                                       idleSeconds: idle, controllerFromCache: cached != nil, seconds: Date().timeIntervalSince(start))
+        let report = ClusterTestReport(nodes: nodeNames, checks: results, controllerSeconds: control.seconds, nodesReadySeconds: nodesReady,
+                                       idleSeconds: idle, controllerFromCache: control.fromCache, seconds: control.seconds + Date().timeIntervalSince(nodesStart))
         // A controller that ran a passing cluster is worth keeping; a failed one stays up for --on-error=abort.
-        if cached == nil, report.passed { await keepController(controllerGuest, client: controller, console: console) }
+        if !control.fromCache, report.passed { await keepController(control.guest, client: control.client, console: console) }
         return report
     }
 
