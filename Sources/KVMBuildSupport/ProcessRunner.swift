@@ -92,6 +92,9 @@ final class ChildProcess: Sendable {
 
     static func spawn(_ spec: ProcessSpec, stdin: Int32, stdout: Int32, stderr: Int32) throws -> ChildProcess {
         let path = try spec.resolvedExecutable()
+        // --verbose: every command. Secrets travel in 0600 files and on stdin, never on argv; the
+        // values kvmbuild knows to be secret are masked here all the same.
+        Console.shared.debug("$ \(Redactions.apply(to: spec.description))")
         let env = ProcessInfo.processInfo.environment.merging(spec.environment) { _, new in new }.map { "\($0.key)=\($0.value)" }
         let argv = ([path] + spec.arguments).map { strdup($0) } + [nil]
         let envp = env.map { strdup($0) } + [nil]

@@ -265,3 +265,19 @@ import Synchronization
         } catch {}
     }
 }
+
+/// `--verbose` prints every command kvmbuild runs, with the values it knows to be secret masked.
+@Suite struct VerboseCommandTests {
+    @Test func commandsAreLoggedAndSecretVarValuesMasked() async throws {
+        let scratch = try Scratch("kvmbuild-verbose")
+        let secret = "verbose-secret-\(UUID().uuidString.prefix(6))"
+        try "db_password: \(secret)\n".write(toFile: scratch.path + "/secret.yml", atomically: true, encoding: .utf8)
+        _ = try SecretVars.load(scratch.path + "/secret.yml")
+        #expect(Redactions.apply(to: "echo \(secret) done") == "echo ******** done")
+
+        let result = try await ProcessRunner.run(ProcessSpec(Harness.binary, ["validate", "--file", Harness.repo + "/kvmbuild.yml", "--verbose"]))
+        #expect(result.stderr.contains("debug: $ ansible-playbook"), "the syntax check's command line is shown: \(result.stderr)")
+        let quiet = try await ProcessRunner.run(ProcessSpec(Harness.binary, ["validate", "--file", Harness.repo + "/kvmbuild.yml"]))
+        #expect(!quiet.stderr.contains("debug: $"))
+    }
+}

@@ -31,6 +31,7 @@ public struct SecretVars: Sendable, Equatable {
         var vars = SecretVars()
         vars.file = path
         flatten(mapping, prefix: "", into: &vars.values)
+        Redactions.register(vars.values.values)
         return vars
     }
 
