@@ -109,11 +109,14 @@ public struct ImageUploader: Sendable {
 
     private func send(_ request: UploadRequest, into image: GlanceImage, size: Int64, glance: GlanceClient) async throws -> GlanceImage {
         let start = Date()
-        let bar = console.stderrIsTTY ? ProgressLine(total: size, console: console) : nil
-        var progress: (@Sendable (Int64) -> Void)?
-        if let bar { progress = { bar.update($0) } }
-        let local = try await glance.upload(image.id, file: request.file, size: size, progress: progress)
-        bar?.finish()
+        let bar = Progress(console: console)
+        let total = max(size, 1)
+        let local = try await glance.upload(image.id, file: request.file, size: size) { sent in
+            let rate = Double(sent) / max(Date().timeIntervalSince(start), 0.001)
+            bar.update(String(format: "uploading: %3.0f%% of %@ (%@/s)", Double(sent) * 100 / Double(total), Progress.bytes(size), Progress.bytes(Int64(rate))),
+                       force: sent == size)
+        }
+        bar.finish()
         let seconds = Date().timeIntervalSince(start)
         console.info(String(format: "uploaded %lld MiB in %.1f s (%.0f MiB/s)", size >> 20, seconds, Double(size >> 20) / max(seconds, 0.001)))
         let active = try await waitForActive(image.id, glance: glance)
@@ -200,33 +203,4 @@ public struct ImageUploader: Sendable {
                      osHashAlgo: image.hashAlgorithm ?? "", osHashValue: image.hashValue ?? "", warehousedId: warehoused,
                      alreadyPresent: alreadyPresent)
     }
-}
-
-/// A one-line progress bar on a terminal, redrawn at most a few times a second.
-final class ProgressLine: @unchecked Sendable {
-    private let total: Int64
-    private let console: Console
-    private let lock = NSLock()
-    private var lastDraw = Date.distantPast
-    private let start = Date()
-
-    init(total: Int64, console: Console) {
-        self.total = max(total, 1)
-        self.console = console
-    }
-
-    func update(_ sent: Int64) {
-        lock.withLock {
-            guard Date().timeIntervalSince(lastDraw) > 0.2 || sent == total else { return }
-            lastDraw = Date()
-            let fraction = Double(sent) / Double(total)
-            let width = 30
-            let filled = Int(fraction * Double(width))
-            let rate = Double(sent >> 20) / max(Date().timeIntervalSince(start), 0.001)
-            let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-            console.prompt(String(format: "\r[%@] %3.0f%% %.0f MiB/s", bar, fraction * 100, rate))
-        }
-    }
-
-    func finish() { console.prompt("\n") }
 }

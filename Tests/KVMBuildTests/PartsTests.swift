@@ -292,3 +292,11 @@ final class LineLog: @unchecked Sendable {
         #expect(result.stdout == text)
     }
 }
+
+@Suite struct ProgressTests {
+    @Test func consoleLinesArePrintedWithoutEscapesAndCutShort() {
+        #expect(Progress.printable("[\u{1B}[0;32m  OK  \u{1B}[0m] Started munge.service\r") == "[  OK  ] Started munge.service")
+        #expect(Progress.printable(String(repeating: "x", count: 100), limit: 10) == String(repeating: "x", count: 9) + "…")
+        #expect(Progress.bytes(5 << 20) == "5.0 MiB" && Progress.bytes(3 << 29) == "1.5 GiB")
+    }
+}

@@ -39,10 +39,19 @@ public struct ImageCache: Sendable {
             throw KVMBuildError(.io, "cannot write \(partial)", fix: "check permissions of \(directory)")
         }
         let writer = HashingWriter(output: output)
+        let progress = Progress(console: console)
+        defer { progress.finish() }
         do {
             defer { try? output.close() }
             console.info("fetching base image \(source)")
-            try await stream(source) { try writer.write($0) }
+            let started = Date()
+            let received = Mutex<Int64>(0)
+            try await stream(source) { chunk in
+                try writer.write(chunk)
+                let total = received.withLock { $0 += Int64(chunk.count); return $0 }
+                let rate = Double(total) / max(Date().timeIntervalSince(started), 0.001)
+                progress.update("fetching base image: \(Progress.bytes(total)) (\(Progress.bytes(Int64(rate)))/s)")
+            }
         } catch {
             try? FileManager.default.removeItem(atPath: partial)
             throw error is CancellationError ? error : KVMBuildError(.io, "cannot fetch base image \(source)", fix: "check the URL or path", cause: error)

@@ -1,3 +1,4 @@
+import Foundation
 import KVMBuildSupport
 
 /// Generalises the stopped guest's disk and proves it (units enabled, build leftovers gone) in
@@ -10,6 +11,16 @@ struct SealPhase: BuildPhase {
         let sealer = ImageSealer(disk: build.paths.overlay, buildUser: build.target.sshUser, buildHostname: hostname, forceTCG: build.accelerator == .tcg)
         let checks = ImageChecks(expectations: build.target.verify, buildUser: build.target.sshUser, buildHostname: hostname)
         let result: ImageSealer.Result
+        // The seal is one appliance run: show that it is alive.
+        let progress = Progress(console: build.console)
+        let started = Date()
+        let ticker = Task {
+            while !Task.isCancelled {
+                progress.update(String(format: "sealing and verifying in a libguestfs appliance: %.0f s", Date().timeIntervalSince(started)))
+                try? await Task.sleep(nanoseconds: 1_000_000_000)
+            }
+        }
+        defer { ticker.cancel(); progress.finish() }
         do {
             result = try await sealer.sealAndCheck(checks)
         } catch {

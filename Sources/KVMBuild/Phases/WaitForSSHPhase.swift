@@ -19,6 +19,8 @@ struct WaitForSSHPhase: BuildPhase {
         var lastProgress = Date()
         var sshdSeen = false
         var lastLoginError = ""
+        let progress = Progress(console: build.console)
+        defer { progress.finish() }
 
         while true {
             try Task.checkCancellation()
@@ -29,6 +31,8 @@ struct WaitForSSHPhase: BuildPhase {
             try watch.check()
             let size = console.size
             if size != lastSize { lastSize = size; lastProgress = now }
+            let lastLine = console.tail(3).split(whereSeparator: \.isNewline).last.map { Progress.printable(String($0)) } ?? ""
+            progress.update(String(format: "waiting for ssh: %.0f s%@", now.timeIntervalSince(start), lastLine.isEmpty ? "" : " · console: \(lastLine)"))
 
             if SSHBanner.answers(port: port) {
                 if !sshdSeen { build.console.debug(String(format: "sshd answers after %.0f s", now.timeIntervalSince(start))) }
@@ -50,6 +54,7 @@ struct WaitForSSHPhase: BuildPhase {
             }
             try await Task.sleep(nanoseconds: 2_000_000_000)
         }
+        progress.finish()
         build.console.info(String(format: "ssh up after %.0f s; waiting for cloud-init", Date().timeIntervalSince(start)))
 
         try await waitForCloudInit(client, watch, build)
