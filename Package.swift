@@ -59,7 +59,9 @@ let package = Package(
         .target(name: "CShims"),
         .testTarget(
             name: "KVMBuildTests",
-            dependencies: ["KVMBuild", "KVMBuildSupport", "KVMBuildCommands", "ConfigDrive", "Ansible", "Libvirt", "Guestfs", "Glance"],
+            dependencies: ["KVMBuild", "KVMBuildSupport", "KVMBuildCommands", "ConfigDrive", "Ansible", "Libvirt", "Guestfs", "Glance",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           "Yams"],
             resources: [.copy("Fixtures")]),
     ]
 )

@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 mib="${1:-1100}"
 export OS_CLIENT_CONFIG_FILE
 OS_CLIENT_CONFIG_FILE=$(bash scripts/openstack-local.sh start)
-if [ -z "${KVMBUILD_BIN:-}" ]; then bash scripts/swift.sh build >/dev/null; fi
-kvmbuild="${KVMBUILD_BIN:-$PWD/.build/debug/kvmbuild}"
+# The build users run (the quickstart's): release.
+if [ -z "${KVMBUILD_BIN:-}" ]; then bash scripts/swift.sh build -c release >/dev/null; fi
+kvmbuild="${KVMBUILD_BIN:-$PWD/.build/release/kvmbuild}"
 work=$(mktemp -d /tmp/kvmbuild-upbench.XXXXXX)
 ids=()
 cleanup() {
@@ -44,7 +45,7 @@ mib = size / 2**20
 print(f"{'':24}{'openstack CLI':>14}{'kvmbuild':>12}")
 print(f"{'wall s (incl. auth)':24}{osc:>14.1f}{kvm:>12.1f}")
 print(f"{'MiB/s':24}{mib / osc:>14.0f}{mib / kvm:>12.0f}")
-print(f"throughput ratio kvmbuild/openstack: {osc / kvm:.2f} (target >= 1.0)")
+print(f"throughput ratio kvmbuild/openstack: {osc / kvm:.2f} (target >= 1.2)")
 print(f"kvmbuild CPU s (user + sys): {cpu:.1f} of {kvm:.1f} s wall (the rest is waiting on Glance)")
 print(f"kvmbuild peak RSS: {rss / 1024:.1f} MiB (target <= 64)")
 PY
