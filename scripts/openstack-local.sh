@@ -16,7 +16,8 @@ set -euo pipefail
 STATE="${KVMBUILD_OPENSTACK_DIR:-/var/lib/kvmbuild-openstack}"
 ADMIN_PW="${OS_ADMIN_PASSWORD:-kvmbuild-admin}"
 GLANCE_PW=kvmbuild-glance
-DEMO_PW=kvmbuild-demo
+# Unlike any cloud, user or project name, so a leak check can tell a printed password from a name.
+DEMO_PW=kvmb-demo-pw-0c71
 KS_PORT=5000
 GL_PORT=9292
 PY=/usr/bin/python3   # the OpenStack libraries live in Debian's python, not a pyenv one
@@ -170,7 +171,19 @@ cred = demo.identity.create_application_credential(user=demo_u.id, name="kvmbuil
 json.dump({"id": cred.id, "secret": cred.secret, "demo_project_id": demo_p.id},
           open(os.path.join(os.environ["STATE"], "appcred.json"), "w"))
 PYEOF
-  touch "$STATE/.identities"
+  touch "$STATE/.identities" "$STATE/.demo-pw-2"
+}
+
+# Clouds made before the demo password changed: set it to the current one (once).
+reset_demo_password() {
+  [ -f "$STATE/.demo-pw-2" ] && return
+  OS_AUTH_URL="http://127.0.0.1:$KS_PORT/v3" OS_ADMIN_PASSWORD="$ADMIN_PW" DEMO_PW="$DEMO_PW" $PY - <<'PYEOF'
+import os, openstack
+conn = openstack.connect(auth_url=os.environ["OS_AUTH_URL"], username="admin", password=os.environ["OS_ADMIN_PASSWORD"],
+                         project_name="admin", user_domain_name="Default", project_domain_name="Default", region_name="RegionOne")
+conn.identity.update_user(conn.identity.find_user("demo", domain_id="default"), password=os.environ["DEMO_PW"])
+PYEOF
+  touch "$STATE/.demo-pw-2"
 }
 
 write_clouds() {
@@ -231,6 +244,7 @@ case "${1:-start}" in
     start_services
     wait_http "http://127.0.0.1:$KS_PORT/v3" keystone
     create_identities
+    reset_demo_password
     wait_http "http://127.0.0.1:$GL_PORT/healthcheck" glance
     write_clouds
     log "ready: OS_CLIENT_CONFIG_FILE=$STATE/clouds.yaml (clouds kvmbuild-admin, kvmbuild-demo, kvmbuild-appcred)"

@@ -196,7 +196,7 @@ extension IntegrationTests {
         print(String(format: "first boot to SSH %.0f s, ready %.0f s, test phase %.0f s", test.firstBootToSshSeconds, test.readySeconds, test.seconds))
         #expect(FileManager.default.fileExists(atPath: harness.buildDir + "/\(manifest.name)/test-console.log"))
 
-        try checkTheClusterRan(manifest)
+        try await checkTheClusterRan(manifest)
         try await checkABrokenTestPublishesNothing(harness, manifest: manifest)
         try await checkAClusterWithAnotherMungeKeyFails(harness)
         try harness.expectNothingLeftBehind()
@@ -204,7 +204,7 @@ extension IntegrationTests {
 
     /// The build's --test-cluster: a controller from the control play and two instances of the
     /// export ran a job together, shared munge credentials and mounted the controller's NFS export.
-    func checkTheClusterRan(_ manifest: Manifest) throws {
+    func checkTheClusterRan(_ manifest: Manifest) async throws {
         let cluster = try #require(manifest.testCluster, "the manifest records the cluster test")
         #expect(cluster.passed, "\(cluster.failed)")
         #expect(cluster.nodes == ["compute-node1", "compute-node2"])
@@ -217,6 +217,21 @@ extension IntegrationTests {
         let job = cluster.checks.first { $0.name.hasPrefix("a job runs") }
         #expect(job?.detail == "compute-node1, compute-node2", "both hostnames came back from the job: \(job?.detail ?? "")")
         #expect(cluster.idleSeconds != nil)
+        // Its controller was kept for the next cluster test: private, and (scanned by kvmbuild) keyless.
+        let controllers = Harness.cache + "/controllers"
+        let kept = try FileManager.default.contentsOfDirectory(atPath: controllers).filter { $0.hasSuffix(".qcow2") }
+        #expect(!kept.isEmpty, "a controller in the cache")
+        var st = stat()
+        #expect(stat(controllers, &st) == 0 && st.st_mode & 0o777 == 0o700)
+        for file in kept { #expect(stat(controllers + "/" + file, &st) == 0 && st.st_mode & 0o777 == 0o400, "\(file)") }
+        let key = try #require(FileManager.default.contents(atPath: Harness.mungeKey))
+        for file in kept where !cluster.controllerFromCache {
+            let raw = NSTemporaryDirectory() + "controller-scan-by-test.raw"
+            defer { try? FileManager.default.removeItem(atPath: raw) }
+            try await ProcessRunner.checked(ProcessSpec("qemu-img", ["convert", "-f", "qcow2", "-O", "raw", controllers + "/" + file, raw]))
+            let found = try SecretScanner.scan(file: raw, for: InjectedSecret.mungeKey(key, carriedByImage: false))
+            #expect(found.leaks.isEmpty, "the cached controller holds no munge key: \(found.leaks)")
+        }
         print(String(format: "cluster test: controller %.0f s, nodes ready %.0f s, idle after %.0f s, %.0f s in all",
                      cluster.controllerSeconds, cluster.nodesReadySeconds, cluster.idleSeconds ?? -1, cluster.seconds))
     }
@@ -241,6 +256,7 @@ extension IntegrationTests {
         #expect(passed("munge: compute-node1's credential decodes on the controller") == false)
         #expect(passed("every node idle in sinfo") == false, "no node may reach idle with another key: \(checks)")
         #expect(report?["idle_seconds"] == nil || report?["idle_seconds"] is NSNull)
+        #expect(report?["controller_from_cache"] as? Bool == true, "the build's passing cluster left its controller in the cache")
         let connection = try Connection(uri: "qemu:///system")
         #expect(try connection.allDomains().filter { $0.name.hasPrefix("kvmbuild-compute-") }.isEmpty, "the verb's cluster is gone")
         #expect(Harness.ourSwitches(under: FileManager.default.temporaryDirectory.path + "/kvmbuild-test-").isEmpty, "the verb's switch is gone")
