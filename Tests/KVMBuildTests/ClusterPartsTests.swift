@@ -107,6 +107,15 @@ import Yams
         try await Task.sleep(nanoseconds: 300_000_000)
         #expect(Harness.ourSwitches(under: segment.directory).isEmpty, "the switch ended")
         #expect(!FileManager.default.fileExists(atPath: segment.directory))
+
+        // A dead build's switch: `kvmbuild clean` stops what lies under its folder, nothing else.
+        let orphan = try await VDESwitch.start(in: scratch.path + "/build-a/test-cluster/segment")
+        let other = try await VDESwitch.start(in: scratch.path + "/build-b/test-cluster/segment")
+        defer { other.stop() }
+        #expect(VDESwitch.stopAll(under: scratch.path + "/build-a/").count == 1)
+        try await Task.sleep(nanoseconds: 300_000_000)
+        #expect(Harness.ourSwitches(under: orphan.directory).isEmpty)
+        #expect(Harness.ourSwitches(under: other.directory).count == 1, "another build's switch lives on")
     }
 }
 

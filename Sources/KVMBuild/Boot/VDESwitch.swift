@@ -26,8 +26,16 @@ public final class VDESwitch: Sendable {
             "-d", "-s", segment.socket, "-m", "600", "--dirmode", "700", "-M", directory + "/switch.mgmt", "--mgmtmode", "600",
             "-p", segment.pidFile,
         ]), fix: "run scripts/setup-host.sh (Debian package vde2)")
-        guard let text = try? String(contentsOfFile: segment.pidFile, encoding: .utf8),
-              let value = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        // The daemonized child writes the pid file after its parent has exited: wait for it.
+        var value: pid_t?
+        for _ in 0..<100 {
+            if let text = try? String(contentsOfFile: segment.pidFile, encoding: .utf8), let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                value = pid
+                break
+            }
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+        guard let value else {
             throw KVMBuildError(.io, "vde_switch wrote no pid file in \(directory)", fix: "run vde_switch by hand to see why it fails")
         }
         segment.pid.withLock { $0 = value }
@@ -38,18 +46,38 @@ public final class VDESwitch: Sendable {
     /// removes its folder.
     public func stop() {
         pid.withLock { pid in
-            // SIGTERM: the switch removes its own sockets and exits; nothing waits on it.
-            if let value = pid, Self.isOurSwitch(value, socket: socket) { kill(value, SIGTERM) }
+            // SIGTERM: the switch removes its own sockets and exits. Its folder goes after that
+            // (removed while it still exits, a socket could outlive it); it exits within
+            // milliseconds, so the wait is bounded to 200 ms.
+            if let value = pid, Self.isOurSwitch(value, socket: socket) {
+                kill(value, SIGTERM)
+                for _ in 0..<20 where Self.isOurSwitch(value, socket: socket) { usleep(10_000) }
+            }
             pid = nil
         }
         try? FileManager.default.removeItem(atPath: directory)
     }
 
+    /// Stops every switch whose socket lies under `prefix` (a dead build's folder): its guests are
+    /// gone, so its segment is too. Returns what it stopped.
+    public static func stopAll(under prefix: String) -> [String] {
+        let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.compactMap { pid_t($0) } ?? []
+        return pids.compactMap { pid in
+            guard let args = commandLine(pid), args.first.map({ $0.hasSuffix("vde_switch") }) == true,
+                  let socket = args.first(where: { $0.hasPrefix(prefix) }) else { return nil }
+            kill(pid, SIGTERM)
+            return "vde_switch \(pid) (\(socket))"
+        }
+    }
+
+    private static func commandLine(_ pid: pid_t) -> [String]? {
+        FileManager.default.contents(atPath: "/proc/\(pid)/cmdline").map { $0.split(separator: 0).map { String(decoding: $0, as: UTF8.self) } }
+    }
+
     /// A PID is reused once its process is gone: kill it only while its command line still names
     /// this switch's socket.
     private static func isOurSwitch(_ pid: pid_t, socket: String) -> Bool {
-        guard let raw = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
-        let args = raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        guard let args = commandLine(pid) else { return false }
         return args.first.map { $0.hasSuffix("vde_switch") } == true && args.contains(socket)
     }
 }

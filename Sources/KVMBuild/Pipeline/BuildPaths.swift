@@ -1,3 +1,5 @@
+import Foundation
+
 /// Every file of one build lives under `build/<name>/`; the secrets under it are deleted at the end.
 public struct BuildPaths: Sendable, Codable {
     public let root: String
@@ -32,6 +34,11 @@ public struct BuildPaths: Sendable, Codable {
     public var testAnsibleLog: String { root + "/test-ansible.log" }
     /// The cluster test's guests and switch; only its logs/ stay after the test.
     public var testClusterDirectory: String { root + "/test-cluster" }
+    /// What a cluster test that did not end cleanly left besides its logs (overlays, seeds with
+    /// the munge key, the switch's folder): `kvmbuild clean` removes these.
+    public var testClusterLeftovers: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: testClusterDirectory)) ?? []).filter { $0 != "logs" }.map { testClusterDirectory + "/" + $0 }
+    }
     /// The sparse raw copy of the export that the secret scan reads; deleted right after.
     public var scanCopy: String { root + "/scan.raw" }
     public var inventory: String { root + "/inventory.ini" }

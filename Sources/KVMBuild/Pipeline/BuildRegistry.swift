@@ -33,7 +33,7 @@ public struct BuildRegistry: Sendable {
             let folder = buildDirectory + "/" + name
             guard !isSymlink(folder), let state = BuildState.load(folder + "/state.json") else { return nil }
             let paths = BuildPaths(root: folder, name: state.name)
-            let leftovers = ([paths.overlay, paths.imagePartial] + paths.secrets).filter { fm.fileExists(atPath: $0) }
+            let leftovers = ([paths.overlay, paths.imagePartial] + paths.secrets).filter { fm.fileExists(atPath: $0) } + paths.testClusterLeftovers
             let running = (try? connection?.domain(named: state.domain)) != nil
             return Entry(name: name, folder: folder, state: state, alive: state.ownerAlive, domainRunning: running, leftovers: leftovers)
         }
@@ -66,12 +66,17 @@ public struct BuildRegistry: Sendable {
             throw KVMBuildError(.invalidInput, "build \(entry.name) is still running (pid \(entry.state.pid))", fix: "stop it with Ctrl-C or kill \(entry.state.pid); it cleans up itself")
         }
         var removed: [String] = []
-        if entry.domainRunning, let connection = try? Connection(uri: entry.state.libvirtURI),
-           let domain = try connection.domain(named: entry.state.domain),
-           let metadata = domain.metadata(namespaceURI: GuestDomain.metadataNamespace), metadata.contains("id=\"\(entry.state.id)\"") {
-            try domain.destroy()
-            removed.append("domain \(entry.state.domain)")
+        // Every domain this build made (build guest, test instance, cluster guests): our metadata
+        // with this build's id marks them, and nothing else is touched.
+        if let connection = try? Connection(uri: entry.state.libvirtURI) {
+            for domain in try connection.allDomains() {
+                guard let metadata = domain.metadata(namespaceURI: GuestDomain.metadataNamespace), metadata.contains("id=\"\(entry.state.id)\"") else { continue }
+                let name = domain.name
+                try domain.destroy()
+                removed.append("domain \(name)")
+            }
         }
+        removed += VDESwitch.stopAll(under: entry.folder + "/")
         for path in entry.leftovers {
             try? FileManager.default.removeItem(atPath: path)
             removed.append(path)

@@ -120,7 +120,7 @@ public final class SlurmClusterTest: Sendable {
     }
 
     func nodeAddress(_ index: Int) -> String { Self.networkPrefix + String(11 + index) }
-    /// Locally administered MACs, unique per member: 52:54:00:<net>:<member>.
+    /// Locally administered MACs, unique per guest: 52:54:00:4b:<nic: 0 user, 1 cluster>:<member: 0 controller>.
     static func mac(_ net: Int, _ member: Int) -> String { String(format: "52:54:00:4b:%02x:%02x", net, member) }
 
     /// The controller, once `prepareController` has brought it up.
