@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import KVMBuildSupport
 import NIOCore
+import Synchronization
 
 public struct FileHashes: Sendable, Equatable {
     public let md5: String
@@ -17,27 +18,31 @@ struct HashingFileBody: AsyncSequence, Sendable {
     let progress: (@Sendable (Int64) -> Void)?
     let state = HashState()
 
-    final class HashState: @unchecked Sendable {
-        private let lock = NSLock()
-        private var md5 = Insecure.MD5()
-        private var sha512 = SHA512()
-        private var bytes: Int64 = 0
+    /// md5 + sha512 of the bytes sent so far, behind a Mutex: the body's reads and the
+    /// uploader's final check come from different tasks.
+    final class HashState: Sendable {
+        private struct Hashes {
+            var md5 = Insecure.MD5()
+            var sha512 = SHA512()
+            var bytes: Int64 = 0
+        }
+        private let hashes = Mutex(Hashes())
 
-        var bytesSent: Int64 { lock.withLock { bytes } }
+        var bytesSent: Int64 { hashes.withLock { $0.bytes } }
 
         func update(_ data: Data) -> Int64 {
-            lock.withLock {
-                md5.update(data: data)
-                sha512.update(data: data)
-                bytes += Int64(data.count)
-                return bytes
+            hashes.withLock {
+                $0.md5.update(data: data)
+                $0.sha512.update(data: data)
+                $0.bytes += Int64(data.count)
+                return $0.bytes
             }
         }
 
         func finish(expectedBytes: Int64) -> FileHashes? {
-            lock.withLock {
-                guard bytes == expectedBytes else { return nil }
-                return FileHashes(md5: Hashing.hex(md5.finalize()), sha512: Hashing.hex(sha512.finalize()), bytes: bytes)
+            hashes.withLock {
+                guard $0.bytes == expectedBytes else { return nil }
+                return FileHashes(md5: Hashing.hex($0.md5.finalize()), sha512: Hashing.hex($0.sha512.finalize()), bytes: $0.bytes)
             }
         }
     }

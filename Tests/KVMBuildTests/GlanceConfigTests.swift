@@ -82,3 +82,24 @@ import KVMBuildSupport
         #expect(throws: KVMBuildError.self) { _ = try KeystoneSession.findImageEndpoint(catalog: catalog, credentials: creds) }
     }
 }
+
+/// The upload body's one-pass md5 + sha512, against coreutils on the same bytes.
+@Suite struct UploadHashingTests {
+    @Test func bodyHashesEveryByteItSendsOnce() async throws {
+        let scratch = try Scratch("kvmbuild-hash")
+        let file = scratch.path + "/data"
+        var bytes = [UInt8](repeating: 0, count: (1 << 20) + 12345)
+        for index in bytes.indices { bytes[index] = UInt8(truncatingIfNeeded: index &* 2654435761 >> 13) }
+        try Data(bytes).write(to: URL(fileURLWithPath: file))
+        let body = HashingFileBody(path: file, progress: nil)
+        var sent = 0
+        for try await chunk in body { sent += chunk.readableBytes }
+        #expect(sent == bytes.count)
+        let hashes = try #require(body.state.finish(expectedBytes: Int64(bytes.count)))
+        let md5 = try await ProcessRunner.checked(ProcessSpec("md5sum", [file])).stdout.prefix(32)
+        let sha512 = try await ProcessRunner.checked(ProcessSpec("sha512sum", [file])).stdout.prefix(128)
+        #expect(hashes.md5 == String(md5) && hashes.sha512 == String(sha512))
+        #expect(body.state.finish(expectedBytes: Int64(bytes.count) + 1) == nil, "a short read is not a match")
+        #expect(try hashFile(file) == hashes)
+    }
+}
