@@ -7,8 +7,8 @@ struct BootPhase: BuildPhase {
     let name = "boot"
 
     func run(_ build: BuildContext) async throws {
-        guard let connection = build.connection, let hostKey = build.hostPublicKey else {
-            throw KVMBuildError(.internalError, "boot needs the preflight's connection and the config drive's host key")
+        guard let driver = build.guestDriver, let hostKey = build.hostPublicKey else {
+            throw KVMBuildError(.internalError, "boot needs the preflight's guest driver and the config drive's host key")
         }
         let reservation = try PortReservation.reserve(lockDirectory: build.options.cacheDirectory + "/ports")
         build.portReservation = reservation
@@ -26,11 +26,9 @@ struct BootPhase: BuildPhase {
         build.saveState()
         // Registered before the start: a domain that starts as the call fails is still found by name.
         let domainName = build.domainName
-        build.addCleanup("destroy domain \(domainName)") {
-            if let dom = try connection.domain(named: domainName) { try? dom.destroy() }
-        }
+        build.addCleanup("destroy domain \(domainName)") { try? driver.destroy(domainName) }
         do {
-            _ = try connection.createTransientDomain(xml: domain.xml())
+            try driver.start(xml: domain.xml())
         } catch {
             // A /dev/kvm that opens on a CPU without vmx/svm (nested sandboxes) can make QEMU abort
             // at start ("failed to set MSR"), where other such hosts hang after the BIOS instead.

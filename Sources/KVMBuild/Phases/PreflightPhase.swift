@@ -28,7 +28,9 @@ struct PreflightPhase: BuildPhase {
             build.console.info("accelerator kvm")
         }
         do {
-            build.connection = try Connection(uri: options.libvirtURI)
+            let connection = try Connection(uri: options.libvirtURI)
+            build.connection = connection
+            if build.guestDriver == nil { build.guestDriver = LibvirtGuestDriver(connection: connection) }
         } catch {
             throw KVMBuildError(.libvirt, "libvirt unreachable at \(options.libvirtURI)", fix: "start libvirtd (scripts/setup-host.sh)", cause: error)
         }

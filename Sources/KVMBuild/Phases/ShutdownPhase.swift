@@ -7,24 +7,17 @@ struct ShutdownPhase: BuildPhase {
     let name = "shutdown"
 
     func run(_ build: BuildContext) async throws {
-        guard let connection = build.connection, let domain = try connection.domain(named: build.domainName) else { return }
-        try domain.shutdown()
+        guard let driver = build.guestDriver, try driver.state(build.domainName) != nil else { return }
+        try driver.shutdown(build.domainName)
         let deadline = Date().addingTimeInterval(build.options.shutdownTimeout)
         while Date() < deadline {
             try Task.checkCancellation()
-            if try Self.isOff(domain) { return }
+            // A transient domain vanishes from libvirt once it is off.
+            let state = try driver.state(build.domainName)
+            if state == nil || state == .shutOff { return }
             try await Task.sleep(nanoseconds: 500_000_000)
         }
         build.console.warning(String(format: "the guest ignored ACPI shutdown for %.0f s; forcing it off (its filesystem may need a check)", build.options.shutdownTimeout))
-        try? domain.destroy()
-    }
-
-    /// A transient domain vanishes from libvirt once it is off, possibly between two calls.
-    static func isOff(_ domain: Domain) throws -> Bool {
-        do {
-            return try domain.state() == .shutOff
-        } catch let error as LibvirtError where error.isNoDomain {
-            return true
-        }
+        try? driver.destroy(build.domainName)
     }
 }

@@ -24,6 +24,7 @@ public final class BuildContext: Sendable {
         var base: CachedImage?
         var portReservation: PortReservation?
         var connection: Connection?
+        var guestDriver: (any GuestDriver)?
         var hostPublicKey: String?
         var playSeconds: Double?
         var sealedItems: [String] = []
@@ -51,6 +52,9 @@ public final class BuildContext: Sendable {
     /// The forwarded SSH port on 127.0.0.1, once the guest has one.
     public var sshPort: Int? { portReservation?.port }
     public var connection: Connection? { get { fields.withLock { $0.connection } } set { fields.withLock { $0.connection = newValue } } }
+    /// How the boot and shutdown phases reach the hypervisor: libvirt, set by the preflight
+    /// (a test double in unit tests).
+    public var guestDriver: (any GuestDriver)? { get { fields.withLock { $0.guestDriver } } set { fields.withLock { $0.guestDriver = newValue } } }
     public var hostPublicKey: String? { get { fields.withLock { $0.hostPublicKey } } set { fields.withLock { $0.hostPublicKey = newValue } } }
     public var playSeconds: Double? { get { fields.withLock { $0.playSeconds } } set { fields.withLock { $0.playSeconds = newValue } } }
     public var sealedItems: [String] { get { fields.withLock { $0.sealedItems } } set { fields.withLock { $0.sealedItems = newValue } } }
