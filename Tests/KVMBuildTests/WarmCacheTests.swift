@@ -6,6 +6,16 @@ import KVMBuildSupport
 /// The warm-cache short cut: unchanged inputs find the published image; any input that shapes
 /// the image, or a damaged image, makes it build again.
 @Suite struct WarmCacheTests {
+    /// The recipe is derived from what kvmbuild does (seal, domain, seed), not a hand-bumped name.
+    @Test func theRecipeIsDerivedFromTheSealTheDomainAndTheSeed() {
+        let recipe = InputsFingerprint.recipeVersion
+        #expect(recipe.hasPrefix("kvmbuild-recipe ") && recipe.count == "kvmbuild-recipe ".count + 64)
+        #expect(!recipe.contains("unrenderable"))
+        #expect(SealOperation.script(SealOperation.all(buildUser: "a", buildHostname: "b"), buildUser: "a", buildHostname: "b")
+            != SealOperation.script(SealOperation.all(buildUser: "a", buildHostname: "c"), buildUser: "a", buildHostname: "c"),
+            "the seal's rendering carries what it does")
+    }
+
     let project: Project
 
     init() throws { project = try Project() }

@@ -11,8 +11,23 @@ import KVMBuildSupport
 /// added SSH key does not change the image). Guest memory and vCPUs change how fast a build
 /// runs, not what it makes, so they are left out too.
 public enum InputsFingerprint {
-    /// Bumped when kvmbuild changes what it does to an image, so old builds stop matching.
-    static let recipeVersion = "kvmbuild-recipe-2"
+    /// What kvmbuild itself does to an image, derived rather than bumped by hand: the seal and
+    /// its residue check, the domain a build guest runs in, and what the config drive adds to
+    /// the template, each rendered for a fixed sample. A kvmbuild that seals, boots or seeds
+    /// differently makes a different recipe, so its builds never reuse an older one's.
+    static let recipeVersion: String = {
+        let user = "kvmbuild", host = "kvmbuild-recipe"
+        let operations = SealOperation.all(buildUser: user, buildHostname: host)
+        let domain = GuestDomain(name: "recipe", accelerator: .tcg, memoryMiB: 1024, vcpus: 1, disk: "/d", configDrive: "/c", consoleLog: "/l",
+                                 sshPort: 2222, metadata: .init(id: "0", target: "t", pid: 0, folder: "/f")).xml()
+            .replacingOccurrences(of: "+\(getuid()):+\(getgid())", with: "+uid:+gid")
+        let seed = (try? UserData.render(template: "#cloud-config\n", content: ConfigDriveContent(
+            flavor: .configdrive, instanceID: "i", hostname: host, user: user, authorizedKeys: ["k"], hostKey: .init(privateKey: "p", publicKey: "q"),
+            mungeKey: Data("m".utf8)))) ?? "unrenderable"
+        let parts = [SealOperation.script(operations, buildUser: user, buildHostname: host),
+                     SealOperation.residueScript(operations, buildUser: user, buildHostname: host), domain, seed]
+        return "kvmbuild-recipe " + Hashing.sha256(of: Data(parts.joined(separator: "\n--\n").utf8))
+    }()
 
     public static func compute(target: Target, options: BuildOptions) throws -> String {
         let secret = try HostSecret.load(cacheDirectory: options.cacheDirectory)
