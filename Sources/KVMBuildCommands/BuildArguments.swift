@@ -66,6 +66,9 @@ struct BuildArguments: ParsableArguments {
     @Flag(help: "Publish without booting the export as a new instance first (the manifest records that it was not tested).")
     var noTest = false
 
+    @Flag(help: "Say whether a build would run and why (with --json for scripts); build nothing.")
+    var dryRun = false
+
     @Flag(help: "Also prove the image in a Slurm cluster (the target's test.slurm_cluster): a controller and nodes of the image.")
     var testCluster = false
 

@@ -39,6 +39,7 @@ enum BuildReporter {
     static func runBuild(targetName: String, arguments: BuildArguments, host: HostOptions, output: OutputOptions,
                          quiet: Bool = false) async throws -> Builder.Result {
         let (target, options) = try arguments.resolve(targetName: targetName, host: host)
+        if arguments.dryRun { try dryRun(target: target, options: options, arguments: arguments, output: output) }
         let result: Builder.Result
         let existing = arguments.force ? nil : try UpToDateBuild.find(target: target, options: options)
         if let existing {
@@ -60,5 +61,23 @@ enum BuildReporter {
             Console.shared.result(result.export.path)
         }
         return result
+    }
+
+    struct DryRun: Encodable {
+        let target: String
+        let wouldBuild: Bool
+        let reason: String
+        let image: String?
+    }
+
+    /// `--dry-run`: says whether a build would run and why, and builds nothing; exit 0 either way.
+    private static func dryRun(target: Target, options: BuildOptions, arguments: BuildArguments, output: OutputOptions) throws -> Never {
+        let decision: UpToDateBuild.Decision = arguments.force ? .build(reason: "--force") : try UpToDateBuild.decide(target: target, options: options)
+        let report: DryRun = switch decision {
+        case .upToDate(let result): DryRun(target: target.name, wouldBuild: false, reason: "up to date: \(result.paths.name) was built from the same inputs", image: result.export.path)
+        case .build(let reason): DryRun(target: target.name, wouldBuild: true, reason: reason, image: nil)
+        }
+        if output.json { try JSON.print(report) } else { Console.shared.result("\(report.wouldBuild ? "would build" : "would not build") \(target.name): \(report.reason)") }
+        throw ExitCode.success
     }
 }

@@ -57,6 +57,16 @@ import KVMBuildSupport
         #expect(error?.message.contains("declares no test.slurm_cluster") == true)
     }
 
+    @Test func dryRunSaysABuildWouldRunAndWhyAndBuildsNothing() async throws {
+        let scratch = try Scratch("kvmbuild-dry")
+        let result = try await ProcessRunner.run(ProcessSpec(Harness.binary, ["compute", "--dry-run", "--json", "--file", file, "--build-dir", scratch.path + "/build"]))
+        #expect(result.exitCode == 0, "\(result.stderr)")
+        let plan = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        #expect(plan?["would_build"] as? Bool == true)
+        #expect((plan?["reason"] as? String)?.contains("no published build") == true, "\(result.stdout)")
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: scratch.path + "/build")) ?? []).isEmpty, "no build folder")
+    }
+
     @Test func testClusterIsPassedThrough() throws {
         let (_, options) = try resolve(["--test-cluster"])
         #expect(options.testCluster)

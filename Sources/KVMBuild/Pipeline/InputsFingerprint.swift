@@ -69,17 +69,34 @@ extension JSONEncoder {
 /// ones given now and its image is still intact.
 public enum UpToDateBuild {
     public static func find(target: Target, options: BuildOptions) throws -> Builder.Result? {
+        if case .upToDate(let result) = try decide(target: target, options: options) { return result }
+        return nil
+    }
+
+    /// Whether a build would run, and why (`--dry-run`): for CI pipelines that rebuild on change.
+    public enum Decision: Sendable {
+        case upToDate(Builder.Result)
+        case build(reason: String)
+    }
+
+    public static func decide(target: Target, options: BuildOptions) throws -> Decision {
         let link = "\(options.buildDirectory)/\(target.name)-latest"
-        guard let name = try? FileManager.default.destinationOfSymbolicLink(atPath: link) else { return nil }
+        guard let name = try? FileManager.default.destinationOfSymbolicLink(atPath: link) else {
+            return .build(reason: "no published build of \(target.name) in \(options.buildDirectory)")
+        }
         let paths = BuildPaths(root: options.buildDirectory + "/" + name, name: name)
-        guard let manifest = try? Manifest.load(paths.manifest),
-              manifest.inputsSha256 == (try InputsFingerprint.compute(target: target, options: options)),
-              // Asked for the cluster test: only an image that passed it counts (one that passed
-              // it also counts when not asked: it was proven more).
-              !options.testCluster || manifest.testCluster?.passed == true,
-              FileManager.default.fileExists(atPath: manifest.image.path),
-              (try? Hashing.sha256(ofFile: manifest.image.path)) == manifest.image.sha256
-        else { return nil }
-        return Builder.Result(paths: paths, export: manifest.image, manifest: manifest)
+        guard let manifest = try? Manifest.load(paths.manifest) else { return .build(reason: "\(name) has no readable manifest") }
+        guard manifest.inputsSha256 == (try InputsFingerprint.compute(target: target, options: options)) else {
+            return .build(reason: "the inputs changed since \(name) (target, playbook tree, base image, munge key, vars, cloud-init, tests or kvmbuild's recipe)")
+        }
+        // Asked for the cluster test: only an image that passed it counts (one that passed it
+        // also counts when not asked: it was proven more).
+        guard !options.testCluster || manifest.testCluster?.passed == true else {
+            return .build(reason: "\(name) was not proven in a Slurm cluster (--test-cluster)")
+        }
+        guard FileManager.default.fileExists(atPath: manifest.image.path), (try? Hashing.sha256(ofFile: manifest.image.path)) == manifest.image.sha256 else {
+            return .build(reason: "\(name)'s image is missing or no longer matches its sha256")
+        }
+        return .upToDate(Builder.Result(paths: paths, export: manifest.image, manifest: manifest))
     }
 }

@@ -178,6 +178,11 @@ extension IntegrationTests {
         #expect(reused?["up_to_date"] as? Bool == true)
         #expect(reused?["image"] as? String == image)
         #expect(harness.states().count == 1, "no second build folder")
+        let dry = try await harness.run(["compute", "--dry-run", "--json"] + extra)
+        let plan = try JSONSerialization.jsonObject(with: Data(dry.stdout.utf8)) as? [String: Any]
+        #expect(plan?["would_build"] as? Bool == false && plan?["image"] as? String == image, "\(dry.stdout)")
+        let changed = try await harness.run(["compute", "--dry-run", "--json", "--extra-var", "kvmbuild_e2e_marker=other"])
+        #expect((try JSONSerialization.jsonObject(with: Data(changed.stdout.utf8)) as? [String: Any])?["would_build"] as? Bool == true)
         // A reader that went away (a closed pipe, a dropped session) ends nothing but the output.
         let closed = try await harness.runWithClosedStdout(["compute", "--json"] + extra)
         #expect(closed == 0, "kvmbuild must not die writing to a closed stdout (exit \(closed))")
