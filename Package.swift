@@ -29,6 +29,9 @@ let package = Package(
             dependencies: [
                 "KVMBuildSupport", "Libvirt", "Guestfs", "ConfigDrive", "Ansible", "CShims", "Yams",
                 .product(name: "Crypto", package: "swift-crypto"),
+                // The base-image download.
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]),
         // Errors, processes, terminal output and hashing shared by every module.
         .target(

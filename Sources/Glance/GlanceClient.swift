@@ -70,9 +70,10 @@ public struct GlanceClient: Sendable {
             .require([200, 409], "sharing image \(id) with \(member)", fix: "the image must be visibility 'shared'")
     }
 
-    /// Streams the file as the image's data, hashing as it goes; returns the local hashes.
-    public func upload(_ id: String, file: String, size: Int64, progress: (@Sendable (Int64) -> Void)?) async throws -> FileHashes {
-        let body = HashingFileBody(path: file, progress: progress)
+    /// Streams the file as the image's data, hashing as it goes unless `known` gives its hashes;
+    /// returns the hashes (`known`, when given, once the size sent matched).
+    public func upload(_ id: String, file: String, size: Int64, known: FileHashes? = nil, progress: (@Sendable (Int64) -> Void)?) async throws -> FileHashes {
+        let body = HashingFileBody(path: file, hashing: known == nil, progress: progress)
         var request = HTTPClientRequest(url: "\(images)/\(id)/file")
         request.method = .PUT
         request.headers.add(name: "X-Auth-Token", value: session.token)
@@ -91,6 +92,6 @@ public struct GlanceClient: Sendable {
         guard let hashes = body.state.finish(expectedBytes: size) else {
             throw KVMBuildError(.io, "the file changed size while it was uploaded", fix: "do not modify the image during upload")
         }
-        return hashes
+        return known ?? hashes
     }
 }

@@ -8,15 +8,30 @@ public struct FileHashes: Sendable, Equatable {
     public let md5: String
     public let sha512: String
     public let bytes: Int64
+
+    public init(md5: String, sha512: String, bytes: Int64) {
+        self.md5 = md5
+        self.sha512 = sha512
+        self.bytes = bytes
+    }
 }
 
 /// The request body: a file read in 256 KiB chunks as the HTTP client asks for them (so memory
-/// stays flat whatever the size), with md5 and sha512 computed in the same pass.
+/// stays flat whatever the size), with md5 and sha512 computed in the same pass unless the
+/// file's hashes are already known (an export's, from its manifest).
 struct HashingFileBody: AsyncSequence, Sendable {
     typealias Element = ByteBuffer
     let path: String
+    let hashing: Bool
     let progress: (@Sendable (Int64) -> Void)?
-    let state = HashState()
+    let state: HashState
+
+    init(path: String, hashing: Bool = true, progress: (@Sendable (Int64) -> Void)?) {
+        self.path = path
+        self.hashing = hashing
+        self.progress = progress
+        state = HashState(hashing: hashing)
+    }
 
     /// md5 + sha512 of the bytes sent so far, behind a Mutex: the body's reads and the
     /// uploader's final check come from different tasks.
@@ -27,13 +42,18 @@ struct HashingFileBody: AsyncSequence, Sendable {
             var bytes: Int64 = 0
         }
         private let hashes = Mutex(Hashes())
+        let hashing: Bool
+
+        init(hashing: Bool = true) { self.hashing = hashing }
 
         var bytesSent: Int64 { hashes.withLock { $0.bytes } }
 
         func update(_ data: Data) -> Int64 {
             hashes.withLock {
-                $0.md5.update(data: data)
-                $0.sha512.update(data: data)
+                if hashing {
+                    $0.md5.update(data: data)
+                    $0.sha512.update(data: data)
+                }
                 $0.bytes += Int64(data.count)
                 return $0.bytes
             }

@@ -17,6 +17,10 @@ public struct UploadRequest: Sendable {
     /// Upload even when an identical active image exists.
     public var force = false
     public var imageEndpointOverride: String?
+    /// md5 and sha512 of the file when kvmbuild exported it (the build's manifest): Glance's own
+    /// hashes are then checked against these, and the file is not hashed again while it is sent
+    /// (which made the upload CPU-bound). Ignored when the file's size no longer matches.
+    public var knownHashes: FileHashes?
 
     public init(file: String, name: String) {
         self.file = file
@@ -51,6 +55,11 @@ public struct ImageUploader: Sendable {
 
     public func upload(_ request: UploadRequest) async throws -> UploadResult {
         let size = try Self.checkQcow2(request.file)
+        var request = request
+        if let known = request.knownHashes, known.bytes != size {
+            console.warning("\(request.file) is not the size its manifest records; hashing it while uploading")
+            request.knownHashes = nil
+        }
         let client = try credentials.tls.makeClient()
         do {
             let result = try await upload(request, size: size, http: HTTP(client: client))
@@ -68,7 +77,7 @@ public struct ImageUploader: Sendable {
 
         let existing = try await glance.find(name: request.name).filter { $0.status == "active" }
         if !request.force, existing.contains(where: { $0.size == size }) {
-            let local = try hashFile(request.file)
+            let local = try request.knownHashes ?? hashFile(request.file)
             if let same = existing.first(where: { $0.hashValue == local.sha512 }) {
                 console.info("image \(same.id) named \(request.name) already holds this file (same sha512); nothing uploaded (--force to upload anyway)")
                 return Self.result(same, warehoused: nil, alreadyPresent: true)
@@ -111,7 +120,7 @@ public struct ImageUploader: Sendable {
         let start = Date()
         let bar = Progress(console: console)
         let total = max(size, 1)
-        let local = try await glance.upload(image.id, file: request.file, size: size) { sent in
+        let local = try await glance.upload(image.id, file: request.file, size: size, known: request.knownHashes) { sent in
             let rate = Double(sent) / max(Date().timeIntervalSince(start), 0.001)
             bar.update(String(format: "uploading: %3.0f%% of %@ (%@/s)", Double(sent) * 100 / Double(total), Progress.bytes(size), Progress.bytes(Int64(rate))),
                        force: sent == size)
@@ -121,8 +130,10 @@ public struct ImageUploader: Sendable {
         console.info(String(format: "uploaded %lld MiB in %.1f s (%.0f MiB/s)", size >> 20, seconds, Double(size >> 20) / max(seconds, 0.001)))
         let active = try await waitForActive(image.id, glance: glance)
         guard active.checksum == local.md5, active.hashValue == local.sha512 else {
-            throw KVMBuildError(.checksumMismatch, "Glance stored different bytes: md5 \(active.checksum ?? "none") vs \(local.md5), sha512 \(active.hashValue?.prefix(16) ?? "none")… vs \(local.sha512.prefix(16))…",
-                                fix: "retry the upload; the image was deleted")
+            let exported = request.knownHashes != nil
+            throw KVMBuildError(.checksumMismatch, "Glance stored different bytes than \(exported ? "the build exported" : "were sent"): md5 \(active.checksum ?? "none") vs \(local.md5), sha512 \(active.hashValue?.prefix(16) ?? "none")… vs \(local.sha512.prefix(16))…",
+                                fix: exported ? "the image file changed after its export (the manifest records other hashes): rebuild it; the uploaded image was deleted"
+                                              : "retry the upload; the image was deleted")
         }
         return active
     }

@@ -57,6 +57,9 @@ struct UploadOptions: ParsableArguments {
             request.properties["kvmbuild_git_sha"] = manifest.gitSha
             request.properties["kvmbuild_build_time"] = ISO8601DateFormatter().string(from: manifest.created)
             request.properties["kvmbuild_sha256"] = manifest.image.sha256
+            if let md5 = manifest.image.md5, let sha512 = manifest.image.sha512 {
+                request.knownHashes = FileHashes(md5: md5, sha512: sha512, bytes: manifest.image.sizeBytes)
+            }
         }
         for pair in properties {
             guard let eq = pair.firstIndex(of: "="), eq != pair.startIndex else {

@@ -8,37 +8,7 @@ import Libvirt
 /// The boot and shutdown phases against a guest driver double: what they ask of the hypervisor,
 /// in what order, and what their cleanups undo, without a guest.
 @Suite struct GuestDriverTests {
-    /// Records every call; domains "run" in memory. `startFails` throws after the domain exists
-    /// (libvirt can fail a start whose QEMU did come up); `honoursACPI` decides the shutdown.
-    final class Double: GuestDriver {
-        let calls = Mutex<[String]>([])
-        let domains = Mutex<[String: Domain.State]>([:])
-        let startFails: Bool
-        let honoursACPI: Bool
-
-        init(startFails: Bool = false, honoursACPI: Bool = true) {
-            self.startFails = startFails
-            self.honoursACPI = honoursACPI
-        }
-
-        func start(xml: String) throws {
-            let name = xml.components(separatedBy: "<name>").dropFirst().first?.components(separatedBy: "</name>").first ?? "?"
-            calls.withLock { $0.append("start \(name)") }
-            domains.withLock { $0[name] = .running }
-            if startFails { throw LibvirtError(operation: "virDomainCreateXML", code: 1, domain: 10, message: "QEMU said no") }
-        }
-        func state(_ name: String) throws -> Domain.State? { domains.withLock { $0[name] } }
-        func shutdown(_ name: String) throws {
-            calls.withLock { $0.append("shutdown \(name)") }
-            if honoursACPI { domains.withLock { $0[name] = nil } }
-        }
-        func destroy(_ name: String) throws {
-            calls.withLock { $0.append("destroy \(name)") }
-            domains.withLock { $0[name] = nil }
-        }
-        var log: [String] { calls.withLock { $0 } }
-        var running: [String] { domains.withLock { Array($0.keys) } }
-    }
+    typealias Double = GuestDouble
 
     struct Fails: BuildPhase {
         let name = "provision"
@@ -57,8 +27,9 @@ import Libvirt
         let quiet = Console()
         quiet.minimumLevel = .error
         let build = BuildContext(target: target, options: options, id: "drv\(UUID().uuidString.prefix(4))", paths: paths, console: quiet)
-        build.guestDriver = driver
-        build.hostPublicKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0 root@guest"
+        try build.produce(\.guests, driver)
+        try build.produce(\.accelerator, .tcg)
+        try build.produce(\.hostPublicKey, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0 root@guest")
         return build
     }
 

@@ -13,6 +13,10 @@ public protocol GuestDriver: Sendable {
     func shutdown(_ name: String) throws
     /// Pulls the plug; a domain already gone counts as destroyed.
     func destroy(_ name: String) throws
+    /// QEMU paused the guest on a write error (the build folder's disk is full).
+    func isPausedOnIOError(_ name: String) throws -> Bool
+    /// false once the hypervisor connection is lost (libvirtd stopped).
+    var isAlive: Bool { get }
 }
 
 public struct LibvirtGuestDriver: GuestDriver {
@@ -30,4 +34,8 @@ public struct LibvirtGuestDriver: GuestDriver {
     public func shutdown(_ name: String) throws { try connection.domain(named: name)?.shutdown() }
 
     public func destroy(_ name: String) throws { try connection.domain(named: name)?.destroy() }
+
+    public func isPausedOnIOError(_ name: String) throws -> Bool { try connection.domain(named: name)?.isPausedOnIOError() ?? false }
+
+    public var isAlive: Bool { connection.isAlive }
 }

@@ -1,20 +1,24 @@
 import Foundation
 import KVMBuildSupport
-import Libvirt
 
 /// Watches the build guest while something else (a login wait, a play) talks to it, and turns
 /// what libvirt sees into an error naming the cause: a guest QEMU paused on a disk write error
 /// would otherwise look like a play that hangs until some timeout.
 struct GuestWatch: Sendable {
     let build: BuildContext
-    let connection: Connection
+    let guests: any GuestDriver
+
+    init(build: BuildContext) throws {
+        self.build = build
+        guests = try build.output(\.guests)
+    }
 
     /// Throws when the guest is gone or paused on an I/O error.
     func check() throws {
-        guard let domain = try connection.domain(named: build.domainName) else {
+        guard try guests.state(build.domainName) != nil else {
             throw KVMBuildError(.bootStalled, "the guest stopped unexpectedly", fix: "read the console log \(build.paths.consoleLog)")
         }
-        if try domain.isPausedOnIOError() {
+        if try guests.isPausedOnIOError(build.domainName) {
             throw Self.diskFull(build.paths.root)
         }
     }

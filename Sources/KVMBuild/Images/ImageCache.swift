@@ -14,6 +14,7 @@ public struct CachedImage: Sendable, Codable {
 /// its hash name only after its hash matched, so a killed or wrong download never poisons the cache.
 public struct ImageCache: Sendable {
     public let directory: String
+    var download = BaseImageDownload.Settings.standard
 
     public init(cacheDirectory: String) { directory = cacheDirectory + "/images" }
 
@@ -54,7 +55,8 @@ public struct ImageCache: Sendable {
             }
         } catch {
             try? FileManager.default.removeItem(atPath: partial)
-            throw error is CancellationError ? error : KVMBuildError(.io, "cannot fetch base image \(source)", fix: "check the URL or path", cause: error)
+            if error is CancellationError || error is KVMBuildError { throw error }
+            throw KVMBuildError(.io, "cannot fetch base image \(BaseImageDownload.printable(source))", fix: "check the URL or path", cause: error)
         }
         let actual = writer.digest()
         guard actual == expected else {
@@ -72,9 +74,7 @@ public struct ImageCache: Sendable {
 
     private func stream(_ source: String, _ consume: @escaping @Sendable (Data) throws -> Void) async throws {
         if source.hasPrefix("http://") || source.hasPrefix("https://") {
-            let spec = ProcessSpec("curl", ["-fsSL", "--retry", "3", source])
-            let code = try await ProcessRunner.streamBytes(spec, onChunk: consume)
-            guard code == 0 else { throw KVMBuildError(.io, "curl exited \(code) for \(source)", fix: "check the URL") }
+            try await BaseImageDownload(url: source, settings: download).stream(consume)
             return
         }
         let path = source.hasPrefix("file://") ? String(source.dropFirst(7)) : source

@@ -1,13 +1,13 @@
 import Foundation
 import KVMBuildSupport
 
-enum QemuImg {
-    struct Info: Sendable, Codable {
-        let format: String
-        let virtualSize: Int64
-        let actualSize: Int64
-        let backingFile: String?
-        let hasExternalDataFile: Bool
+public enum QemuImg {
+    public struct Info: Sendable, Codable {
+        public let format: String
+        public let virtualSize: Int64
+        public let actualSize: Int64
+        public let backingFile: String?
+        public let hasExternalDataFile: Bool
     }
 
     /// `format` is always given: qemu-img never probes a file kvmbuild did not make.

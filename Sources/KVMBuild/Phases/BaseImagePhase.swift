@@ -8,36 +8,32 @@ struct BaseImagePhase: BuildPhase {
     func run(_ build: BuildContext) async throws {
         let cache = ImageCache(cacheDirectory: build.options.cacheDirectory)
         let base = try await cache.fetch(source: build.target.baseImage.source, checksum: build.target.baseImage.checksum, console: build.console)
-        build.base = base
+        try build.produce(\.base, base)
 
-        let info = try await Self.standaloneInfo(base)
-        // 4 KiB clusters, the filesystems' block size: when the seal trims free space, every freed
-        // block is a whole cluster that qcow2 turns into zeros. With the default 64 KiB, freed
-        // blocks that share a cluster with live data keep their old bytes (deleted cloud-init
-        // data, a play's temp files) and the export would copy them.
-        var args = ["create", "-q", "-f", "qcow2", "-o", "cluster_size=4096", "-F", info.format, "-b", base.path, build.paths.overlay]
+        let info = try await Self.standaloneInfo(base, images: build.tools.images)
+        var size: Int64?
         if let gib = build.target.diskSizeGiB {
             let bytes = Int64(gib) << 30
             guard bytes >= info.virtualSize else {
                 throw KVMBuildError(.invalidInput, "disk_size_gib \(gib) is smaller than the base image's \(info.virtualSize >> 30) GiB",
                                     fix: "raise disk_size_gib or leave it out to keep the base size")
             }
-            args.append(String(bytes))
+            size = bytes
         }
         build.addCleanup("remove overlay") { try? FileManager.default.removeItem(atPath: build.paths.overlay) }
-        try await ProcessRunner.checked(ProcessSpec("qemu-img", args))
+        try await build.tools.images.createOverlay(build.paths.overlay, backing: base.path, backingFormat: info.format, sizeBytes: size)
     }
 
     /// A base image is data, never a pointer: refused, before any guest exists, when it is not
     /// qcow2 or raw, or when its header names a backing or data file (QEMU, opening it, would
     /// read that file of the build host as the guest's disk). Our own header reader decides, and
     /// qemu-img must agree on the format, which is then passed explicitly (-F) from here on.
-    static func standaloneInfo(_ base: CachedImage) async throws -> QemuImg.Info {
+    static func standaloneInfo(_ base: CachedImage, images: any DiskImageTool = QemuImgTool()) async throws -> QemuImg.Info {
         let header = try DiskImageHeader.read(base.path)
         if let problem = header.pointerProblem {
             throw KVMBuildError(.invalidInput, "refusing base image \(base.source): \(problem)", fix: DiskImageHeader.flattenFix(base.source))
         }
-        let info = try await QemuImg.info(base.path, format: header.format.rawValue)
+        let info = try await images.info(base.path, format: header.format.rawValue)
         guard info.backingFile == nil, !info.hasExternalDataFile else {
             throw KVMBuildError(.invalidInput, "refusing base image \(base.source): qemu-img reports a backing or data file", fix: DiskImageHeader.flattenFix(base.source))
         }

@@ -17,7 +17,7 @@ struct ConfigDrivePhase: BuildPhase {
 
         let buildKey = try await SSHKeys.generate(at: paths.buildKey, comment: "kvmbuild-\(build.id)")
         let hostKey = try await SSHKeys.generate(at: paths.hostKey, comment: "root@\(build.domainName)")
-        build.hostPublicKey = hostKey.publicKey
+        try build.produce(\.hostPublicKey, hostKey.publicKey)
 
         var keys = build.options.omitBuildKey ? [] : [buildKey.publicKey]
         keys += build.options.extraAuthorizedKeys

@@ -7,7 +7,7 @@ struct ProvisionPhase: BuildPhase {
     let name = "provision"
 
     func run(_ build: BuildContext) async throws {
-        guard let port = build.sshPort, let connection = build.connection else { throw KVMBuildError(.internalError, "provision needs a booted guest") }
+        let port = try build.output(\.guestPort).port
         let inventory = Inventory(hostName: build.domainName, port: port, user: build.target.sshUser,
                                   privateKeyPath: build.paths.buildKey, knownHostsPath: build.paths.knownHosts,
                                   controlPath: build.paths.controlPath, parentGroups: build.target.groups)
@@ -24,8 +24,9 @@ struct ProvisionPhase: BuildPhase {
         let console = build.console
         // The watch ends the play at once when the guest pauses on a full disk, instead of
         // leaving ansible waiting on a frozen guest.
-        let code = try await GuestWatch(build: build, connection: connection).guarding {
-            try await run.run(colour: console.stderrIsTTY) { console.passthrough($0) }
+        let playbooks = build.tools.playbooks
+        let code = try await GuestWatch(build: build).guarding {
+            try await playbooks.run(run, colour: console.stderrIsTTY) { console.passthrough($0) }
         }
         build.playSeconds = Date().timeIntervalSince(start)
         guard code == 0 else {

@@ -7,11 +7,11 @@ struct PublishPhase: BuildPhase {
     let name = "publish"
 
     func run(_ build: BuildContext) async throws {
-        guard let export = build.export, let base = build.base else { throw KVMBuildError(.internalError, "publish needs an export") }
+        let export = try build.output(\.export), base = try build.output(\.base)
         let playbookDir = URL(fileURLWithPath: build.target.playbook).deletingLastPathComponent().path
         let manifest = Manifest(
             name: build.paths.name, target: build.target.name, buildId: build.id, created: build.started,
-            gitSha: await BuildFolder.gitSha(in: build.options.projectDirectory), accelerator: build.accelerator.rawValue,
+            gitSha: await BuildFolder.gitSha(in: build.options.projectDirectory), accelerator: try build.output(\.accelerator).rawValue,
             image: export,
             inputs: .init(baseImageSource: base.source, baseImageSha256: base.sha256, playbook: build.target.playbook,
                           playbookTreeSha256: try TreeHash.sha256(directory: playbookDir), groups: build.target.groups,

@@ -8,7 +8,7 @@ struct SealPhase: BuildPhase {
 
     func run(_ build: BuildContext) async throws {
         let hostname = ImageChecks.buildHostname(target: build.target.name)
-        let sealer = ImageSealer(disk: build.paths.overlay, buildUser: build.target.sshUser, buildHostname: hostname, forceTCG: build.accelerator == .tcg)
+        let sealer = ImageSealer(disk: build.paths.overlay, buildUser: build.target.sshUser, buildHostname: hostname, forceTCG: try build.output(\.accelerator) == .tcg)
         let checks = ImageChecks(expectations: build.target.verify, buildUser: build.target.sshUser, buildHostname: hostname)
         let result: ImageSealer.Result
         // The seal is one appliance run: show that it is alive.
@@ -22,7 +22,7 @@ struct SealPhase: BuildPhase {
         }
         defer { ticker.cancel(); progress.finish() }
         do {
-            result = try await sealer.sealAndCheck(checks)
+            result = try await build.tools.sealer.sealAndCheck(sealer, checks)
         } catch {
             throw KVMBuildError(.guestfs, "sealing the disk failed", fix: "run kvmbuild check; libguestfs needs a readable /boot/vmlinuz-*", cause: error)
         }

@@ -10,13 +10,12 @@ struct SecretScanPhase: BuildPhase {
     let name = "secret-scan"
 
     func run(_ build: BuildContext) async throws {
-        guard let export = build.export else { throw KVMBuildError(.internalError, "secret-scan needs an export") }
+        let export = try build.output(\.export)
         let raw = build.paths.scanCopy
         // The copy holds the munge key: private (umask), inside the build folder, gone on every path.
         build.addCleanup("remove the scan copy") { try? FileManager.default.removeItem(atPath: raw) }
         defer { try? FileManager.default.removeItem(atPath: raw) }
-        try await ProcessRunner.checked(ProcessSpec("qemu-img", ["convert", "-q", "-f", "qcow2", "-O", "raw", "-S", "4k", export.path, raw]),
-                                        fix: "check free space in \(build.options.buildDirectory)")
+        try await build.tools.images.rawCopy(export.path, to: raw)
         // The raw munge key may be in munge.key's own blocks and nowhere else; if the seal could
         // not locate them, the scan can only count (at most one copy).
         let place = build.mungeKeyOnDisk

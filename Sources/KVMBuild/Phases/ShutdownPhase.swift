@@ -1,13 +1,13 @@
 import Foundation
 import KVMBuildSupport
-import Libvirt
 
 /// ACPI power-off through libvirt; forced off with a warning when the guest ignores it.
 struct ShutdownPhase: BuildPhase {
     let name = "shutdown"
 
     func run(_ build: BuildContext) async throws {
-        guard let driver = build.guestDriver, try driver.state(build.domainName) != nil else { return }
+        let driver = try build.output(\.guests)
+        guard try driver.state(build.domainName) != nil else { return }
         try driver.shutdown(build.domainName)
         let deadline = Date().addingTimeInterval(build.options.shutdownTimeout)
         while Date() < deadline {

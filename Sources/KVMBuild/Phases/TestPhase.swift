@@ -10,7 +10,9 @@ struct TestPhase: BuildPhase {
     let name = "test"
 
     func run(_ build: BuildContext) async throws {
-        guard let export = build.export, let connection = build.connection else { throw KVMBuildError(.internalError, "test needs an export") }
+        let export = try build.output(\.export), accelerator = try build.output(\.accelerator)
+        // Test instances are libvirt domains of their own, made through the connection itself.
+        guard let connection = build.libvirt else { throw KVMBuildError(.internalError, "the test phase needs libvirt, not a test double", fix: "report this kvmbuild bug") }
         let spec = build.target.test
         if build.options.skipTest || spec.isEmpty {
             let why = build.options.skipTest ? "--no-test" : "the target declares no test: checks"
@@ -21,11 +23,11 @@ struct TestPhase: BuildPhase {
         let paths = build.paths
         let publicKey = try String(contentsOfFile: paths.buildKey + ".pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         let instance = InstanceTest(.init(
-            image: export.path, spec: spec, accelerator: build.accelerator, memoryMiB: spec.memoryMiB ?? build.target.memoryMiB,
+            image: export.path, spec: spec, accelerator: accelerator, memoryMiB: spec.memoryMiB ?? build.target.memoryMiB,
             vcpus: build.target.vcpus, workDirectory: paths.testDirectory, consoleLog: paths.testConsoleLog,
             privateKey: paths.buildKey, publicKey: publicKey, knownHosts: paths.knownHosts, domainName: build.domainName + "-test",
             metadata: .init(id: build.id, target: build.target.name, pid: getpid(), folder: paths.root),
-            portLocks: build.options.cacheDirectory + "/ports", buildHostPublicKey: build.hostPublicKey,
+            portLocks: build.options.cacheDirectory + "/ports", buildHostPublicKey: build.outputIfMade(\.hostPublicKey),
             buildMachineID: build.buildMachineID, buildUser: build.target.sshUser, ansibleLog: paths.testAnsibleLog), connection: connection)
         build.addCleanup("destroy the test instance") { instance.tearDown() }
         // --test-cluster: the controller needs nothing of the image, so it comes up meanwhile.
@@ -56,10 +58,10 @@ struct TestPhase: BuildPhase {
 
     private func makeCluster(_ build: BuildContext, export: String, connection: Connection, publicKey: String) async throws -> SlurmClusterTest {
         let cluster = try await SlurmClusterTest.make(
-            image: export, target: build.target, accelerator: build.accelerator, workDirectory: build.paths.testClusterDirectory,
+            image: export, target: build.target, accelerator: try build.output(\.accelerator), workDirectory: build.paths.testClusterDirectory,
             key: (build.paths.buildKey, publicKey), metadata: .init(id: build.id, target: build.target.name, pid: getpid(), folder: build.paths.root),
             domainPrefix: build.domainName, cacheDirectory: build.options.cacheDirectory, projectDirectory: build.options.projectDirectory,
-            baseImage: build.base, console: build.console, connection: connection)
+            baseImage: build.outputIfMade(\.base), console: build.console, connection: connection)
         build.addCleanup("tear down the test cluster") { cluster.tearDown() }
         return cluster
     }

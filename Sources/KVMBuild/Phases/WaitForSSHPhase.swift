@@ -8,12 +8,11 @@ struct WaitForSSHPhase: BuildPhase {
     let name = "wait-for-ssh"
 
     func run(_ build: BuildContext) async throws {
-        guard let port = build.sshPort, let connection = build.connection else {
-            throw KVMBuildError(.internalError, "wait-for-ssh needs a booted guest")
-        }
-        let client = SSHClient(port: port, user: build.target.sshUser, privateKey: build.paths.buildKey, knownHosts: build.paths.knownHosts)
+        let port = try build.output(\.guestPort).port, guests = try build.output(\.guests)
+        let accelerator = try build.output(\.accelerator)
+        let client = build.tools.shell(build.login(port: port))
         let console = ConsoleLog(path: build.paths.consoleLog)
-        let watch = GuestWatch(build: build, connection: connection)
+        let watch = try GuestWatch(build: build)
         let start = Date()
         var lastSize = -1
         var lastProgress = Date()
@@ -25,7 +24,7 @@ struct WaitForSSHPhase: BuildPhase {
         while true {
             try Task.checkCancellation()
             let now = Date()
-            guard try connection.domain(named: build.domainName) != nil else {
+            guard try guests.state(build.domainName) != nil else {
                 throw failure(.bootStalled, "the guest stopped before SSH came up", fix: "read the console tail above", console)
             }
             try watch.check()
@@ -34,14 +33,14 @@ struct WaitForSSHPhase: BuildPhase {
             let lastLine = console.tail(3).split(whereSeparator: \.isNewline).last.map { Progress.printable(String($0)) } ?? ""
             progress.update(String(format: "waiting for ssh: %.0f s%@", now.timeIntervalSince(start), lastLine.isEmpty ? "" : " · console: \(lastLine)"))
 
-            if SSHBanner.answers(port: port) {
+            if client.answers() {
                 if !sshdSeen { build.console.debug(String(format: "sshd answers after %.0f s", now.timeIntervalSince(start))) }
                 sshdSeen = true
                 let result = try? await client.run(["true"], timeout: 30)
                 if let result, result.succeeded { break }
                 lastLoginError = result?.stderr.trimmingCharacters(in: .whitespacesAndNewlines) ?? "login timed out"
             } else if !sshdSeen, now.timeIntervalSince(lastProgress) > build.options.bootWatchdog {
-                let cause = build.accelerator == .kvm
+                let cause = accelerator == .kvm
                     ? "likely cause: no usable hardware virtualisation (kvm guests hang after the BIOS on such hosts); run kvmbuild check and build with --accel tcg"
                     : "the guest stopped making progress"
                 throw failure(.bootStalled, String(format: "boot stalled: no console output for %.0f s and sshd never answered", build.options.bootWatchdog),
@@ -66,7 +65,7 @@ struct WaitForSSHPhase: BuildPhase {
     /// cloud-init's set-passwords module restarts sshd (it does whenever it rewrites
     /// PasswordAuthentication); a connection made during that restart fails with ssh's own exit
     /// status 255, which is a reason to log in again, not a cloud-init failure.
-    private func waitForCloudInit(_ client: SSHClient, _ watch: GuestWatch, _ build: BuildContext) async throws {
+    private func waitForCloudInit(_ client: any GuestShell, _ watch: GuestWatch, _ build: BuildContext) async throws {
         let deadline = Date().addingTimeInterval(15 * 60)
         var status: ProcessResult
         while true {

@@ -12,7 +12,7 @@ public enum Builder {
     public static func build(target: Target, options: BuildOptions, phases: [any BuildPhase] = BuildPlan.phases,
                              console: Console = .shared) async throws -> Result {
         let build = try await run(target: target, options: options, phases: phases, console: console)
-        guard let export = build.export, let manifest = build.manifest else {
+        guard let export = build.outputIfMade(\.export), let manifest = build.manifest else {
             throw KVMBuildError(.internalError, "the build finished without an exported image")
         }
         return Result(paths: build.paths, export: export, manifest: manifest)
@@ -20,7 +20,7 @@ public enum Builder {
 
     /// Runs any list of phases (tests run partial plans with their own checking phases).
     public static func run(target: Target, options: BuildOptions, phases: [any BuildPhase],
-                           console: Console = .shared) async throws -> BuildContext {
+                           console: Console = .shared, tools: BuildTools = .host) async throws -> BuildContext {
         // Bad inputs fail here, before anything exists that would need undoing.
         let problems = await TargetValidator(target: target, options: options).problems()
         if let first = problems.first {
@@ -33,7 +33,7 @@ public enum Builder {
         let name = BuildFolder.name(pattern: target.outputName, target: target.name, id: id, gitSha: sha)
         let group = try options.outputGroup.map(BuildFolder.groupID)
         let paths = try BuildFolder.create(in: options.buildDirectory, name: name, group: group)
-        let build = BuildContext(target: target, options: options, id: id, paths: paths, console: console)
+        let build = BuildContext(target: target, options: options, id: id, paths: paths, console: console, tools: tools)
         build.inputsSha256 = try? InputsFingerprint.compute(target: target, options: options)
         build.saveState()
         console.info("building \(target.name) as \(paths.name) in \(paths.root)")

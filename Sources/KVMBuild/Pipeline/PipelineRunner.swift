@@ -41,6 +41,7 @@ struct PipelineRunner {
                 if let tail = (error as? KVMBuildError)?.cause as? ConsoleTail { console.passthrough(tail.text) }
                 switch await decide(build, phase: phase) {
                 case .retry:
+                    build.discardOutputs(of: phase.name)
                     continue
                 case .abort:
                     build.state.status = .aborted
@@ -100,7 +101,7 @@ struct PipelineRunner {
         if error is CancellationError { return KVMBuildError(.interrupted, "build cancelled during \(phase.name)") }
         if let error = error as? KVMBuildError { return error }
         if let error = error as? LibvirtError {
-            if error.isConnectionLost || build.connection?.isAlive == false {
+            if error.isConnectionLost || build.outputIfMade(\.guests)?.isAlive == false {
                 // libvirtd stopped under us: the guest (qemu) may still run, and only libvirt can stop it.
                 return KVMBuildError(.libvirt, "\(phase.name): lost the connection to libvirt", fix: "start libvirtd (scripts/setup-host.sh), then run kvmbuild clean \(build.paths.name) to remove what this build could not", cause: error)
             }

@@ -7,6 +7,8 @@
   redirect URL                           HTTP answering every request 307 -> URL + path
   record FILE                            HTTP answering 200 {"images": []}, appending one line per
                                          request to FILE: "<method> <path> token=<yes|no>"
+  files DIR                              HTTP serving DIR's files (a mirror); /moved/NAME answers
+                                         302 -> /NAME, and every GET is appended to DIR/../requests
 """
 import http.server, socket, ssl, sys, threading, time
 
@@ -99,6 +101,26 @@ def record(path):
     http_server(Record)
 
 
+def files(directory):
+    import functools, os
+    log = os.path.join(os.path.dirname(os.path.abspath(directory)), "requests")
+
+    class Mirror(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self):
+            with open(log, "a") as out:
+                out.write("GET %s\n" % self.path)
+            if self.path.startswith("/moved/"):
+                self.send_response(302)
+                self.send_header("Location", self.path[len("/moved"):])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            super().do_GET()
+        def log_message(self, *args):
+            pass
+    http_server(functools.partial(Mirror, directory=directory))
+
+
 if __name__ == "__main__":
     mode = sys.argv[1]
     if mode == "tls":
@@ -107,3 +129,5 @@ if __name__ == "__main__":
         redirect(sys.argv[2])
     elif mode == "record":
         record(sys.argv[2])
+    elif mode == "files":
+        files(sys.argv[2])

@@ -42,5 +42,5 @@ struct ReuseExport: BuildPhase {
     let name = "export"
     let image: ExportedImage
 
-    func run(_ build: BuildContext) async throws { build.export = image }
+    func run(_ build: BuildContext) async throws { try build.produce(\.export, image) }
 }

@@ -95,6 +95,50 @@ extension IntegrationTests {
     /// scripts/openstack-local.sh's; unlike the cloud's name, so the leak checks can fail.
     static let demoPassword = "kvmb-demo-pw-0c71"
 
+    /// A build folder's upload takes md5 and sha512 from the export (the manifest) instead of
+    /// hashing while it sends, and Glance's own hashes must equal them: a file changed since its
+    /// export (same size, one byte different) is caught, and the uploaded image deleted.
+    @Test func aBuildIsCheckedAgainstItsExportsHashesAndAChangedFileIsRefused() async throws {
+        let folder = work + "/compute-7"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let image = folder + "/compute-7.qcow2"
+        try FileManager.default.moveItem(atPath: try await makeImage("build", mib: 8), toPath: image)
+        let digests = try Hashing.imageDigests(ofFile: image)
+        let local = try await sums(image)
+        #expect(digests.md5 == local.md5 && digests.sha512 == local.sha512, "the export's hashes are md5sum's and sha512sum's")
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: image)[.size] as? Int64)
+        let manifest = Manifest(
+            name: "compute-7", target: "compute", buildId: "b7", created: Date(), gitSha: "nogit", accelerator: "tcg",
+            image: ExportedImage(path: image, sha256: digests.sha256, sizeBytes: size, virtualSizeBytes: size, md5: digests.md5, sha512: digests.sha512),
+            inputs: .init(baseImageSource: "b", baseImageSha256: "a", playbook: "p", playbookTreeSha256: "t", groups: ["compute"], extraVarNames: [],
+                          extraVarsDigest: nil, secretVarNames: [], varFiles: [], mungeKeyProvided: false, seed: "configdrive"),
+            inputsSha256: nil, phases: [], ansiblePlaySeconds: nil, sealed: [], verified: [], secretScan: nil, test: nil, testSkipped: nil, glance: .init())
+        try manifest.write(to: folder + "/manifest.json")
+
+        let name = "kvmbuild-test-build-\(UUID().uuidString.prefix(6))"
+        let good = try await kvmbuild(["upload", folder, "--name", name, "--os-cloud", "kvmbuild-demo", "--json"])
+        let id = (try? JSONSerialization.jsonObject(with: Data(good.stdout.utf8)) as? [String: Any])?["id"] as? String
+        defer { if let id { Task { await Self.delete(id) } } }
+        try #require(good.exitCode == 0, "\(good.stderr)")
+        let uploaded = try #require(id)
+        let shown = try #require(try await show(uploaded))
+        #expect(shown["checksum"] as? String == digests.md5)
+        #expect((shown["properties"] as? [String: Any])?["os_hash_value"] as? String == digests.sha512, "the openstack CLI lists os_hash_value among the properties")
+
+        // One byte changed after the export: same size, other hashes than the manifest's.
+        let handle = try #require(FileHandle(forUpdatingAtPath: image))
+        try handle.seek(toOffset: UInt64(size - 1))
+        let last = try handle.read(upToCount: 1)?.first ?? 0
+        try handle.seek(toOffset: UInt64(size - 1))
+        try handle.write(contentsOf: Data([last ^ 0xff]))
+        try handle.close()
+        let changed = "kvmbuild-test-changed-\(UUID().uuidString.prefix(6))"
+        let refused = try await kvmbuild(["upload", folder, "--name", changed, "--os-cloud", "kvmbuild-demo", "--force"])
+        #expect(refused.exitCode != 0)
+        #expect(refused.stderr.contains("Glance stored different bytes"), "\(refused.stderr)")
+        #expect(try await imageIDs(named: changed).isEmpty, "the unverified image was deleted")
+    }
+
     @Test func applicationCredentialUploadWorks() async throws {
         let image = try await makeImage("appcred", mib: 8)
         let name = "kvmbuild-test-ac-\(UUID().uuidString.prefix(6))"
