@@ -1,5 +1,12 @@
 // swift-tools-version: 6.0
+import Foundation
 import PackageDescription
+
+// scripts/package-deb.sh stamps the commit into the binary (KVMBUILD_GIT_SHA=<sha>); it reaches
+// only CShims' build_info.c, so nothing else recompiles. A development build says "dev".
+let gitSha = ProcessInfo.processInfo.environment["KVMBUILD_GIT_SHA"].flatMap { sha in
+    sha.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" } ? sha : nil
+}
 
 let package = Package(
     name: "kvmbuild",
@@ -59,7 +66,7 @@ let package = Package(
             name: "CGuestfs", pkgConfig: "libguestfs", providers: [.apt(["libguestfs-dev"])]),
         // What Swift cannot call directly: variadic ioctl (/dev/kvm), posix_spawn with signal resets,
         // the signal reset before exec, and the GNU-only memmem / SEEK_DATA.
-        .target(name: "CShims"),
+        .target(name: "CShims", cSettings: gitSha.map { [.define("KVMBUILD_GIT_SHA", to: "\"\($0)\"")] } ?? []),
         .testTarget(
             name: "KVMBuildTests",
             dependencies: ["KVMBuild", "KVMBuildSupport", "KVMBuildCommands", "ConfigDrive", "Ansible", "Libvirt", "Guestfs", "Glance",

@@ -7,6 +7,7 @@ public struct Application: AsyncParsableCommand {
         commandName: "kvmbuild",
         abstract: "Build OpenStack VM images on a local QEMU/KVM host.",
         discussion: "Start with `kvmbuild check`, then `kvmbuild compute`.",
+        version: "kvmbuild \(KVMBuildVersion.string)",
         subcommands: [
             CheckCommand.self,
             ComputeCommand.self,

@@ -75,9 +75,10 @@ struct BuildArguments: ParsableArguments {
     @Flag(help: .hidden)
     var testingOmitBuildKey = false
 
-    /// kvmbuild.yml as named by --file, relative to the working directory.
+    /// kvmbuild.yml as named by --file, relative to the working directory (without --file and
+    /// without one here: the example an installed kvmbuild ships).
     func loadTargets() throws -> TargetsFile {
-        try TargetsFile.load(path: PathExpansion.resolve(targetsFile, base: Self.workingDirectory))
+        try TargetsFile.load(path: InstalledFiles.targetsFile(targetsFile, defaultName: TargetsFile.defaultFileName, base: Self.workingDirectory))
     }
 
     static var workingDirectory: URL { URL(fileURLWithPath: FileManager.default.currentDirectoryPath + "/") }

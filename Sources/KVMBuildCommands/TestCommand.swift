@@ -37,7 +37,7 @@ struct TestCommand: AsyncParsableCommand {
         output.apply()
         let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath + "/")
         let (file, manifest) = try Self.locate(image, buildDirectory: host.resolvedBuildDir, cwd: cwd)
-        let targetsPath = PathExpansion.resolve(targetsFile, base: cwd)
+        let targetsPath = InstalledFiles.targetsFile(targetsFile, defaultName: TargetsFile.defaultFileName, base: cwd)
         let target = try TargetsFile.load(path: targetsPath).target(targetName ?? manifest?.target ?? "compute")
         let projectDirectory = URL(fileURLWithPath: targetsPath).deletingLastPathComponent().path
         if controllerMungeKey != nil, !cluster { throw KVMBuildError(.invalidInput, "--controller-munge-key needs --cluster", fix: "add --cluster") }

@@ -24,7 +24,7 @@ struct VerifyCommand: AsyncParsableCommand {
     func run() async throws {
         output.apply()
         let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath + "/")
-        let target = try TargetsFile.load(path: PathExpansion.resolve(targetsFile, base: cwd)).target(targetName)
+        let target = try TargetsFile.load(path: InstalledFiles.targetsFile(targetsFile, defaultName: TargetsFile.defaultFileName, base: cwd)).target(targetName)
         let accelerator = await HostCheck(libvirtURI: host.libvirtURI, accelerator: .auto,
                                           buildDirectory: host.resolvedBuildDir, cacheDirectory: host.resolvedCacheDir).run().accelerator
         let verifier = ImageVerifier(image: PathExpansion.resolve(image, base: cwd),

@@ -22,7 +22,8 @@ struct PublishPhase: BuildPhase {
             inputsSha256: build.inputsSha256,
             phases: build.timings, ansiblePlaySeconds: build.playSeconds, sealed: build.sealedItems,
             verified: build.verifyChecks, secretScan: build.secretScan,
-            test: build.testReport, testSkipped: build.testSkipped, testCluster: build.clusterReport, glance: build.target.glance)
+            test: build.testReport, testSkipped: build.testSkipped, testCluster: build.clusterReport, glance: build.target.glance,
+            kvmbuildVersion: KVMBuildVersion.string)
         try manifest.write(to: build.paths.manifest)
         build.manifest = manifest
         build.state.image = export.path

@@ -14,7 +14,8 @@ public enum InputsFingerprint {
     /// What kvmbuild itself does to an image, derived rather than bumped by hand: the seal and
     /// its residue check, the domain a build guest runs in, and what the config drive adds to
     /// the template, each rendered for a fixed sample. A kvmbuild that seals, boots or seeds
-    /// differently makes a different recipe, so its builds never reuse an older one's.
+    /// differently makes a different recipe, so its builds never reuse an older one's; and
+    /// kvmbuild's own version, so neither does another release.
     static let recipeVersion: String = {
         let user = "kvmbuild", host = "kvmbuild-recipe"
         let operations = SealOperation.all(buildUser: user, buildHostname: host)
@@ -25,7 +26,8 @@ public enum InputsFingerprint {
             flavor: .configdrive, instanceID: "i", hostname: host, user: user, authorizedKeys: ["k"], hostKey: .init(privateKey: "p", publicKey: "q"),
             mungeKey: Data("m".utf8)))) ?? "unrenderable"
         let parts = [SealOperation.script(operations, buildUser: user, buildHostname: host),
-                     SealOperation.residueScript(operations, buildUser: user, buildHostname: host), domain, seed]
+                     SealOperation.residueScript(operations, buildUser: user, buildHostname: host), domain, seed,
+                     "kvmbuild " + KVMBuildVersion.string]
         return "kvmbuild-recipe " + Hashing.sha256(of: Data(parts.joined(separator: "\n--\n").utf8))
     }()
 

@@ -40,6 +40,8 @@ public struct Manifest: Sendable, Codable {
     /// The Slurm cluster test (`--test-cluster`): nil when it was not asked for.
     public var testCluster: ClusterTestReport?
     public let glance: Target.GlanceSettings
+    /// `kvmbuild --version` of the kvmbuild that made it (nil in manifests older than 0.10).
+    public var kvmbuildVersion: String?
 
     public func write(to path: String) throws {
         let encoder = JSONEncoder()
