@@ -29,6 +29,9 @@ trap cleanup EXIT
 
 bash scripts/lint-ansible.sh
 bash scripts/swift.sh build --build-tests
+# The Debian package of this build (static Swift runtime, man page, completions, lintian),
+# installed, run and removed again; a relink of the debug build, not a second compile.
+bash scripts/test-package.sh
 if ! wait "$base_pid"; then cat "$logs/base" >&2; echo "test.sh: building the base image failed" >&2; exit 1; fi
 base_pid=""
 if ! wait "$openstack_pid"; then cat "$logs/openstack" >&2; echo "test.sh: starting Keystone + Glance failed" >&2; exit 1; fi
