@@ -140,6 +140,23 @@ import Yams
         #expect(try PortReservation.reserve(lockDirectory: dir, range: range).port == held[0].port)
     }
 
+    /// A released port's lock file goes; one held by another reserver stays, and the next
+    /// reservation of a released port is exclusive again.
+    @Test func releasedReservationsLeaveNoLockFile() throws {
+        let dir = scratch.path + "/c"
+        let range = 24_130...24_131
+        let first = try PortReservation.reserve(lockDirectory: dir, range: range)
+        let second = try PortReservation.reserve(lockDirectory: dir, range: range)
+        first.release()
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["\(second.port).lock"])
+        let again = try PortReservation.reserve(lockDirectory: dir, range: range)
+        #expect(again.port == first.port)
+        #expect(throws: KVMBuildError.self, "both ports are held again") { try PortReservation.reserve(lockDirectory: dir, range: range) }
+        second.release()
+        again.release()
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty)
+    }
+
     @Test func portInUseIsSkipped() throws {
         let dir = scratch.path + "/b"
         // Take 24110 with a listening socket; the reservation must pick 24111.

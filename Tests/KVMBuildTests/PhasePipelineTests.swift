@@ -193,6 +193,14 @@ import KVMBuildSupport
         #expect(journal.all.isEmpty)
     }
 
+    @Test func anOutputMadeTwiceIsAnInternalError() async throws {
+        let build = try context(Setup(), ToolJournal())
+        let error = #expect(throws: KVMBuildError.self) { try build.produce(\.accelerator, .kvm) }
+        #expect(error?.code == .internalError)
+        #expect(error?.message == "preflight made its output twice")
+        #expect(try build.output(\.accelerator) == .tcg, "the first value stays")
+    }
+
     @Test func aRetriedBootMakesItsPortAgain() async throws {
         let journal = ToolJournal()
         var setup = Setup()

@@ -4,22 +4,32 @@ import Synchronization
 
 /// A TCP port on 127.0.0.1 held for one build. Builds running at once coordinate through
 /// per-port lock files (flock): the lock lives as long as this process, so a crashed build
-/// frees its claim, and a port some other program listens on is skipped by a bind test.
+/// frees its claim, and a port some other program listens on is skipped by a bind test. A
+/// release removes its lock file (a crashed build's stays until that port is next reserved
+/// and released), so the lock folder does not grow with every build.
 public final class PortReservation: Sendable {
     public let port: Int
+    private let lockFile: String
     /// The flocked lock file; -1 once released (release may race a deinit on another task).
     private let fd: Mutex<Int32>
 
-    private init(port: Int, fd: Int32) {
+    private init(port: Int, lockFile: String, fd: Int32) {
         self.port = port
+        self.lockFile = lockFile
         self.fd = Mutex(fd)
     }
 
     deinit { release() }
 
+    /// Unlinked while still locked: a reserver that opened the old file before the unlink
+    /// finds, once it holds the lock, that the path no longer names its file, and tries again.
     public func release() {
         fd.withLock { fd in
-            if fd >= 0 { close(fd); fd = -1 }
+            if fd >= 0 {
+                unlink(lockFile)
+                close(fd)
+                fd = -1
+            }
         }
     }
 
@@ -31,14 +41,21 @@ public final class PortReservation: Sendable {
         let offset = Int.random(in: 0..<range.count)
         for i in 0..<range.count {
             let port = range.lowerBound + (offset + i) % range.count
-            let fd = open("\(lockDirectory)/\(port).lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+            let path = "\(lockDirectory)/\(port).lock"
+            let fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
             guard fd >= 0 else { continue }
-            if flock(fd, LOCK_EX | LOCK_NB) == 0, isFree(port) {
-                return PortReservation(port: port, fd: fd)
+            if flock(fd, LOCK_EX | LOCK_NB) == 0, isStill(path, fd), isFree(port) {
+                return PortReservation(port: port, lockFile: path, fd: fd)
             }
             close(fd)
         }
         throw KVMBuildError(.io, "no free port on 127.0.0.1 in \(range)", fix: "stop other builds or free a port in that range")
+    }
+
+    /// Whether `path` still names the file `fd` locked (a release may have unlinked it meanwhile).
+    private static func isStill(_ path: String, _ fd: Int32) -> Bool {
+        var locked = stat(), named = stat()
+        return fstat(fd, &locked) == 0 && stat(path, &named) == 0 && locked.st_ino == named.st_ino && locked.st_dev == named.st_dev
     }
 
     /// True when nothing listens on 127.0.0.1:port (qemu binds it right after).
