@@ -24,6 +24,8 @@ struct CleanCommand: AsyncParsableCommand {
             removed += items
             Console.shared.info("\(entry.name): removed \(items.isEmpty ? "nothing" : items.joined(separator: ", "))")
         }
+        let locks = PortReservation.removeStaleLocks(in: host.resolvedCacheDir + "/ports")
+        if locks > 0 { Console.shared.info("removed \(locks) stale port lock file(s)") }
         if output.json { try JSON.print(["removed": removed]) } else { Console.shared.result("cleaned \(targets.count) build(s)") }
     }
 }

@@ -157,6 +157,16 @@ import Yams
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty)
     }
 
+    /// `kvmbuild clean` removes lock files nobody holds (a crashed build's) and leaves held ones.
+    @Test func staleLockFilesAreRemovedAndHeldOnesKept() throws {
+        let dir = scratch.path + "/d"
+        let held = try PortReservation.reserve(lockDirectory: dir, range: 24_140...24_140)
+        _ = FileManager.default.createFile(atPath: dir + "/24141.lock", contents: nil)
+        #expect(PortReservation.removeStaleLocks(in: dir) == 1)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["24140.lock"])
+        held.release()
+    }
+
     @Test func portInUseIsSkipped() throws {
         let dir = scratch.path + "/b"
         // Take 24110 with a listening socket; the reservation must pick 24111.

@@ -52,6 +52,21 @@ public final class PortReservation: Sendable {
         throw KVMBuildError(.io, "no free port on 127.0.0.1 in \(range)", fix: "stop other builds or free a port in that range")
     }
 
+    /// Removes the lock files no live build holds (builds that crashed, or made before releases
+    /// removed their files); returns how many. A held lock is never touched.
+    public static func removeStaleLocks(in lockDirectory: String) -> Int {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: lockDirectory)) ?? []
+        var removed = 0
+        for name in names where name.hasSuffix(".lock") {
+            let path = lockDirectory + "/" + name
+            let fd = open(path, O_RDWR | O_CLOEXEC)
+            guard fd >= 0 else { continue }
+            if flock(fd, LOCK_EX | LOCK_NB) == 0, isStill(path, fd), unlink(path) == 0 { removed += 1 }
+            close(fd)
+        }
+        return removed
+    }
+
     /// Whether `path` still names the file `fd` locked (a release may have unlinked it meanwhile).
     private static func isStill(_ path: String, _ fd: Int32) -> Bool {
         var locked = stat(), named = stat()
