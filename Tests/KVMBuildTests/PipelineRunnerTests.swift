@@ -128,6 +128,22 @@ import Libvirt
         #expect(try savedState(build).status == .interrupted)
     }
 
+    /// What the E2E's broken-test target showed with a guest, without one: a build whose test
+    /// phase fails never reaches the real publish phase, so it is neither manifest nor latest.
+    @Test func aFailedTestPhasePublishesNothingAndIsNeverLatest() async throws {
+        let names = BuildPlan.phases.map(\.name)
+        #expect(names.suffix(2) == ["test", "publish"], "publishing comes only after the boot test: \(names)")
+        let journal = Journal()
+        let build = try context()
+        let error = await #expect(throws: KVMBuildError.self) { try await run([Double("export", journal), Double("test", journal, .fail), PublishPhase()], build) }
+        #expect(error?.message == "test broke")
+        #expect(journal.all.filter { $0.hasPrefix("run") } == ["run export", "run test"])
+        #expect(try savedState(build).failure?.phase == "test")
+        #expect(build.manifest == nil)
+        #expect(!FileManager.default.fileExists(atPath: build.options.buildDirectory + "/compute-latest"), "a failed test is never latest")
+        #expect(!FileManager.default.fileExists(atPath: build.paths.manifest))
+    }
+
     @Test func abortLeavesEverythingInPlace() async throws {
         let journal = Journal()
         let build = try context(onError: .abort)
