@@ -51,6 +51,8 @@ public struct Application: AsyncParsableCommand {
         } catch is CancellationError {
             report(KVMBuildError(.interrupted, "interrupted; everything created was removed"), json: json)
         } catch {
+            // --help comes back from ArgumentParser's own help command: its text, exit 0.
+            if exitCode(for: error) == .success { exit(withError: error) }
             report(KVMBuildError(.internalError, "unexpected error: \(error)", fix: "please report it with the command you ran (--verbose shows each step)"), json: json)
         }
     }

@@ -280,4 +280,15 @@ import Synchronization
         let quiet = try await ProcessRunner.run(ProcessSpec(Harness.binary, ["validate", "--file", Harness.repo + "/kvmbuild.yml"]))
         #expect(!quiet.stderr.contains("debug: $"))
     }
+
+    /// --help is ArgumentParser's text and exit 0, for the tool and for every verb, not an error.
+    @Test func helpIsHelpForEveryVerb() async throws {
+        for arguments in [["--help"], ["compute", "--help"], ["build", "--help"], ["help", "test"]] {
+            let result = try await ProcessRunner.run(ProcessSpec(Harness.binary, arguments))
+            #expect(result.exitCode == 0 && result.stdout.contains("USAGE: kvmbuild"), "\(arguments): \(result.stdout.prefix(200)) \(result.stderr)")
+            #expect(!result.stderr.contains("error"), "\(arguments): \(result.stderr)")
+        }
+        let compute = try await ProcessRunner.run(ProcessSpec(Harness.binary, ["compute", "--help"]))
+        #expect(compute.stdout.contains("--package-cache"))
+    }
 }
