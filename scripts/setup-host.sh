@@ -8,7 +8,7 @@ PACKAGES=(
   qemu-system-x86 qemu-utils ovmf
   libvirt-daemon-system libvirt-clients libvirt-dev
   libguestfs-dev libguestfs-tools linux-image-amd64
-  xorriso ansible openssh-client vde2
+  xorriso ansible openssh-client vde2 apt-cacher-ng
   debootstrap fdisk e2fsprogs util-linux dosfstools
   pkg-config curl ca-certificates python3-yaml
 )

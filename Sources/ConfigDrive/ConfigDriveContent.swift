@@ -33,6 +33,9 @@ public struct ConfigDriveContent: Sendable {
     /// The whole /etc/hosts, for guests that must find each other by name; nil leaves it to
     /// cloud-init.
     public var etcHosts: String?
+    /// An HTTP proxy (a package cache) for apt during the build, as the guest reaches it; it
+    /// goes in the build-time apt file, so the seal removes it with the rest.
+    public var packageProxy: String?
 
     public init(flavor: Flavor, instanceID: String, hostname: String, user: String, authorizedKeys: [String],
                 hostKey: HostKey?, mungeKey: Data?) {

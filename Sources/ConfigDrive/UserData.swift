@@ -76,7 +76,7 @@ public enum UserData {
                 Dir::Bin::dpkg "\(ConfigDriveContent.dpkgWrapperPath)";
                 DPkg::Post-Invoke { "if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi"; };
 
-                """,
+                """ + (content.packageProxy.map { "Acquire::http::Proxy \"\($0)/\";\n" } ?? ""),
         ] as [String: Any])
         if let munge = content.mungeKey {
             // Written as root: the munge user does not exist yet; the playbook hands it to munge.

@@ -40,13 +40,13 @@ struct HTTP: Sendable {
             guard [301, 302, 303, 307, 308].contains(response.status), let location = response.headers.first(name: "Location") else { return response }
             guard let from = URL(string: request.url), let to = URL(string: location, relativeTo: from)?.absoluteURL,
                   Self.sameOrigin(from, to) else {
-                throw KVMBuildError(.io, "\(request.method) \(Self.redact(request.url)) was redirected to \(Self.redact(location)); not followed, it would carry the token to another host or off https",
+                throw KVMBuildError(.io, "\(request.method) \(Redactions.url(request.url)) was redirected to \(Redactions.url(location)); not followed, it would carry the token to another host or off https",
                                     fix: "use the endpoint the redirect names directly (auth_url, or --image-endpoint) if you trust it")
             }
             if response.status == 303 { request.method = .GET; request.body = nil }
             request.url = to.absoluteString
         }
-        throw KVMBuildError(.io, "\(request.method) \(Self.redact(request.url)): too many redirects", fix: "check the endpoint URL")
+        throw KVMBuildError(.io, "\(request.method) \(Redactions.url(request.url)): too many redirects", fix: "check the endpoint URL")
     }
 
     static func sameOrigin(_ a: URL, _ b: URL) -> Bool {
@@ -64,16 +64,13 @@ struct HTTP: Sendable {
             if Task.isCancelled { throw CancellationError() }
             let text = "\(error)"
             let tls = text.contains("SSL") || text.contains("TLS") || text.contains("certificate") || text.contains("handshake")
-            throw KVMBuildError(.io, "\(request.method) \(Self.redact(request.url)) failed: \(text)",
+            throw KVMBuildError(.io, "\(request.method) \(Redactions.url(request.url)) failed: \(text)",
                                 fix: tls ? "the server's certificate is not trusted: set cacert in clouds.yaml (or OS_CACERT) to its CA bundle"
                                          : "check that the endpoint is reachable")
         }
         let body = try await response.body.collect(upTo: 16 << 20)
         return Response(status: Int(response.status.code), headers: response.headers, body: Data(body.readableBytesView))
     }
-
-    /// The part of a URL safe to print.
-    static func redact(_ url: String) -> String { url.split(separator: "?").first.map(String.init) ?? url }
 }
 
 extension HTTP.Response {

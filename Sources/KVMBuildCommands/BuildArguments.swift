@@ -72,6 +72,9 @@ struct BuildArguments: ParsableArguments {
     @Flag(help: "Also prove the image in a Slurm cluster (the target's test.slurm_cluster): a controller and nodes of the image.")
     var testCluster = false
 
+    @Option(help: "What the build guest's apt fetches through: auto (kvmbuild's apt-cacher-ng on 127.0.0.1), off, or http://HOST:PORT (overrides package_cache).")
+    var packageCache: String?
+
     @Flag(help: .hidden)
     var testingOmitBuildKey = false
 
@@ -91,6 +94,7 @@ struct BuildArguments: ParsableArguments {
         if let diskSize { target.diskSizeGiB = diskSize }
         if let memory { target.memoryMiB = memory }
         if let vcpus { target.vcpus = vcpus }
+        if let packageCache { target.packageCache = try PackageCacheSetting(parsing: packageCache) }
         for pair in extraVars {
             guard let eq = pair.firstIndex(of: "=") else {
                 throw KVMBuildError(.invalidInput, "--extra-var '\(pair)' is not key=value", fix: "write --extra-var name=value")

@@ -26,6 +26,11 @@ struct CleanCommand: AsyncParsableCommand {
         }
         let locks = PortReservation.removeStaleLocks(in: host.resolvedCacheDir + "/ports")
         if locks > 0 { Console.shared.info("removed \(locks) stale port lock file(s)") }
+        // A crashed or aborted build's share of the package cache ended with its process.
+        if let stopped = await AptCacherNG(cacheDirectory: host.resolvedCacheDir).stopIfUnused() {
+            Console.shared.info("stopped the package cache no build uses: \(stopped)")
+            removed.append(stopped)
+        }
         if output.json { try JSON.print(["removed": removed]) } else { Console.shared.result("cleaned \(targets.count) build(s)") }
     }
 }

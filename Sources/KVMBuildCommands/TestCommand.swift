@@ -85,12 +85,26 @@ struct TestCommand: AsyncParsableCommand {
     /// `--cluster`: a controller and the target's test.slurm_cluster nodes of the image.
     private func runCluster(file: String, target: Target, accelerator: Accelerator, connection: Connection, id: String, work: String,
                             projectDirectory: String) async throws {
+        // The controller's play installs through the package cache, as a build's does.
+        let cache = try await PackageCache.resolve(target.packageCache, cacheDirectory: host.resolvedCacheDir, console: Console.shared)
+        do {
+            try await runCluster(file: file, target: target, accelerator: accelerator, connection: connection, id: id, work: work,
+                                 projectDirectory: projectDirectory, packageProxy: cache.guestURL)
+        } catch {
+            await cache.lease?.release()
+            throw error
+        }
+        await cache.lease?.release()
+    }
+
+    private func runCluster(file: String, target: Target, accelerator: Accelerator, connection: Connection, id: String, work: String,
+                            projectDirectory: String, packageProxy: String?) async throws {
         let key = try await SSHKeyPair.generate(in: work)
         let cluster = try await SlurmClusterTest.make(
             image: file, target: target, accelerator: accelerator, workDirectory: work + "/cluster", key: (key.privateKeyPath, key.publicKey),
             controllerMungeKey: controllerMungeKey.map { PathExpansion.resolve($0, base: URL(fileURLWithPath: FileManager.default.currentDirectoryPath + "/")) },
             metadata: .init(id: id, target: target.name, pid: getpid(), folder: work), domainPrefix: "kvmbuild-\(target.name)-\(id)",
-            cacheDirectory: host.resolvedCacheDir, projectDirectory: projectDirectory, console: Console.shared, connection: connection)
+            cacheDirectory: host.resolvedCacheDir, projectDirectory: projectDirectory, packageProxy: packageProxy, console: Console.shared, connection: connection)
         let report = try await Self.untilInterrupted("the cluster was torn down") { try await cluster.run(console: Console.shared) }
             onFailure: { cluster.tearDown(); try? FileManager.default.removeItem(atPath: work) }
         printChecks(report.checks)

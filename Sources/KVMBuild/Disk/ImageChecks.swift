@@ -63,7 +63,7 @@ public struct ImageChecks: Sendable {
             let parts = line.split(separator: "\t", maxSplits: 1).map(String.init)
             if parts.count == 2 { found[parts[0], default: []].append(parts[1]) }
         }
-        let names = operations.map(\.name) + ["build-user", "logfiles", "machine-id", "hostname", "net-hwaddr"]
+        let names = operations.map(\.name) + ["build-user", "logfiles", "machine-id", "hostname", "net-hwaddr", "build-proxy"]
         for name in Set(names).sorted() {
             let left = found[name] ?? []
             check("sealed: \(name)", left.isEmpty, left.isEmpty ? "nothing left" : left.prefix(5).joined(separator: ", ") + (left.count > 5 ? " (+\(left.count - 5) more)" : ""))

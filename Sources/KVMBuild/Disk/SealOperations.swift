@@ -96,6 +96,8 @@ public struct SealOperation: Sendable {
             "[ -s /etc/machine-id ] && printf 'machine-id\\t/etc/machine-id is not empty\\n'",
             "grep -El '^(HOSTNAME|DHCP_HOSTNAME|HWADDR)=' /etc/sysconfig/network-scripts/ifcfg-* 2>/dev/null | sed 's/^/net-hwaddr\\t/'",
             "grep -qw '\(buildHostname)' /etc/hostname /etc/hosts 2>/dev/null && printf 'hostname\\t/etc/hostname or /etc/hosts names \(buildHostname)\\n'",
+            // The build's package cache exists only for the build (QEMU's host address): no apt file may still name it.
+            "grep -rlsE 'Proxy[^;]*\(PackageCacheSetting.userNetworkHost.replacingOccurrences(of: ".", with: "\\."))' /etc/apt/apt.conf /etc/apt/apt.conf.d | sed 's/^/build-proxy\\t/'",
             "exit 0",
         ]
         return lines.joined(separator: "\n")

@@ -47,7 +47,7 @@ struct BaseImageDownload: Sendable {
                 if error is CancellationError || Task.isCancelled { throw CancellationError() }
                 // Bytes already hashed cannot be taken back: only a failure before the first retries.
                 guard !received, attempt < settings.attempts else {
-                    throw KVMBuildError(.io, "downloading \(Self.printable(url)) failed: \(error)", fix: "check the URL and the network; the next build fetches it again")
+                    throw KVMBuildError(.io, "downloading \(Redactions.url(url)) failed: \(error)", fix: "check the URL and the network; the next build fetches it again")
                 }
                 attempt += 1
                 try await Task.sleep(nanoseconds: UInt64(attempt) * 1_000_000_000)
@@ -60,7 +60,7 @@ struct BaseImageDownload: Sendable {
         request.headers.add(name: "User-Agent", value: "kvmbuild")
         let response = try await client.execute(request, timeout: .hours(12))
         guard response.status == .ok else {
-            throw KVMBuildError(.io, "downloading \(Self.printable(url)): HTTP \(response.status.code) \(response.status.reasonPhrase)",
+            throw KVMBuildError(.io, "downloading \(Redactions.url(url)): HTTP \(response.status.code) \(response.status.reasonPhrase)",
                                 fix: response.status == .notFound ? "fix base_image.source (the mirror may have moved the image)" : "check the URL and the server")
         }
         for try await buffer in response.body {
@@ -68,7 +68,4 @@ struct BaseImageDownload: Sendable {
             try consume(Data(buffer.readableBytesView))
         }
     }
-
-    /// The URL without its query (a signed mirror URL carries a token there).
-    static func printable(_ url: String) -> String { url.split(separator: "?").first.map(String.init) ?? url }
 }

@@ -56,7 +56,7 @@ public struct ImageCache: Sendable {
         } catch {
             try? FileManager.default.removeItem(atPath: partial)
             if error is CancellationError || error is KVMBuildError { throw error }
-            throw KVMBuildError(.io, "cannot fetch base image \(BaseImageDownload.printable(source))", fix: "check the URL or path", cause: error)
+            throw KVMBuildError(.io, "cannot fetch base image \(Redactions.url(source))", fix: "check the URL or path", cause: error)
         }
         let actual = writer.digest()
         guard actual == expected else {

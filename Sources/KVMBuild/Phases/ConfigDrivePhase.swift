@@ -30,10 +30,17 @@ struct ConfigDrivePhase: BuildPhase {
         if let munge { secrets += InjectedSecret.mungeKey(munge, carriedByImage: true) }
         secrets += build.options.secretVars.secrets
         build.injectedSecrets = secrets
-        let content = ConfigDriveContent(
+        var content = ConfigDriveContent(
             flavor: build.options.seed, instanceID: "kvmbuild-\(build.id)-\(Int(Date().timeIntervalSince1970))",
             hostname: ImageChecks.buildHostname(target: build.target.name), user: build.target.sshUser, authorizedKeys: keys,
             hostKey: .init(privateKey: hostKey.privateKey, publicKey: hostKey.publicKey), mungeKey: munge)
+        // Held to the end of the build: the test phase's cluster controller installs through it too.
+        let cache = try await PackageCache.resolve(build.target.packageCache, cacheDirectory: build.options.cacheDirectory, console: build.console)
+        if let lease = cache.lease { build.addCleanup("release the package cache") { await lease.release() } }
+        if let proxy = cache.guestURL {
+            content.packageProxy = proxy
+            try build.produce(\.packageProxy, proxy)
+        }
 
         let template = try UserDataTemplate.load(explicit: build.target.cloudInit, projectDirectory: build.options.projectDirectory)
         try await ConfigDriveWriter.write(content, template: template, to: paths.configDrive)

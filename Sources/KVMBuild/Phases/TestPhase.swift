@@ -61,7 +61,7 @@ struct TestPhase: BuildPhase {
             image: export, target: build.target, accelerator: try build.output(\.accelerator), workDirectory: build.paths.testClusterDirectory,
             key: (build.paths.buildKey, publicKey), metadata: .init(id: build.id, target: build.target.name, pid: getpid(), folder: build.paths.root),
             domainPrefix: build.domainName, cacheDirectory: build.options.cacheDirectory, projectDirectory: build.options.projectDirectory,
-            baseImage: build.outputIfMade(\.base), console: build.console, connection: connection)
+            baseImage: build.outputIfMade(\.base), packageProxy: build.outputIfMade(\.packageProxy), console: build.console, connection: connection)
         build.addCleanup("tear down the test cluster") { cluster.tearDown() }
         return cluster
     }

@@ -19,6 +19,9 @@ public struct PhaseOutputs: Sendable {
     public internal(set) var base = PhaseOutput<CachedImage>(by: "base-image")
     /// The public half of the host key the config drive gave the guest, pinned in known_hosts.
     public internal(set) var hostPublicKey = PhaseOutput<String>(by: "config-drive")
+    /// The package cache the build guest's apt goes through, as guests reach it; made only
+    /// when there is one, for the test phase's controller too.
+    public internal(set) var packageProxy = PhaseOutput<String>(by: "config-drive")
     /// The forwarded SSH port, held until the build's cleanups release it.
     public internal(set) var guestPort = PhaseOutput<PortReservation>(by: "boot")
     public internal(set) var export = PhaseOutput<ExportedImage>(by: "export")
@@ -26,6 +29,6 @@ public struct PhaseOutputs: Sendable {
     mutating func discard(producer: String) {
         func clear<Value>(_ slot: inout PhaseOutput<Value>) { if slot.producer == producer { slot.value = nil } }
         clear(&hostReport); clear(&accelerator); clear(&guests); clear(&base)
-        clear(&hostPublicKey); clear(&guestPort); clear(&export)
+        clear(&hostPublicKey); clear(&packageProxy); clear(&guestPort); clear(&export)
     }
 }

@@ -55,6 +55,8 @@ public struct Target: Sendable, Codable, Equatable {
     /// The cloud-init user-data template (`cloud_init:`); nil: the project's
     /// cloud-init/user-data.yaml if there is one, else kvmbuild's built-in copy.
     public var cloudInit: String?
+    /// What the build guest's apt fetches through (`package_cache:`); not an input of the image.
+    public var packageCache: PackageCacheSetting = .auto
 }
 
 /// qcow2 cluster compression of the exported image. zstd compresses about 2.5x faster than zlib

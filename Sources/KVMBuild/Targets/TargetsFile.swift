@@ -57,7 +57,7 @@ public struct TargetsFile: Sendable {
 enum KnownKeys {
     static let target: Set<String> = [
         "base_image", "playbook", "groups", "extra_vars", "var_files", "disk_size_gib", "memory_mib", "vcpus", "ssh_user",
-        "munge_key", "output_name", "compression", "verify", "glance", "test", "cloud_init",
+        "munge_key", "output_name", "compression", "verify", "glance", "test", "cloud_init", "package_cache",
     ]
     static let nested: [String: Set<String>] = [
         "base_image": ["source", "checksum"],
@@ -156,6 +156,7 @@ struct RawTarget: Decodable {
     var glance: RawGlance?
     var test: RawTest?
     var cloud_init: String?
+    var package_cache: String?
 
     struct RawTest: Decodable {
         struct RawCommand: Decodable { var run: String; var exit_code: Int32?; var output_contains: String? }
@@ -210,6 +211,12 @@ struct RawTarget: Decodable {
             throw KVMBuildError(.invalidInput, "target '\(name)': unknown compression '\(compressionName)'",
                                 fix: "use compression: zstd (QEMU >= 5.1 readers) or zlib (any reader)")
         }
+        let packageCache: PackageCacheSetting
+        do {
+            packageCache = try PackageCacheSetting(parsing: package_cache ?? d?.package_cache ?? "auto")
+        } catch let error as KVMBuildError {
+            throw KVMBuildError(error.code, "target '\(name)': \(error.message)", fix: error.fix)
+        }
         return Target(
             name: name,
             baseImage: .init(source: PathExpansion.resolveSource(source, base: base),
@@ -229,7 +236,8 @@ struct RawTarget: Decodable {
                           visibility: g?.visibility, tags: g?.tags ?? []),
             compression: imageCompression,
             test: (test ?? d?.test)?.resolve(base: base) ?? TestSpec(),
-            cloudInit: (cloud_init ?? d?.cloud_init).map { PathExpansion.resolve($0, base: base) })
+            cloudInit: (cloud_init ?? d?.cloud_init).map { PathExpansion.resolve($0, base: base) },
+            packageCache: packageCache)
     }
 }
 

@@ -1,3 +1,4 @@
+import ConfigDrive
 import Foundation
 import KVMBuildSupport
 
@@ -18,7 +19,7 @@ public struct ControllerCache: Sendable {
     /// What the guest runs before it powers off to be stored: nothing of this cluster stays.
     static let scrubScript = """
         systemctl stop slurmctld munge nfs-server >/dev/null 2>&1
-        rm -f /etc/munge/munge.key /etc/ssh/ssh_host_*
+        rm -f /etc/munge/munge.key /etc/ssh/ssh_host_* \(ConfigDriveContent.aptBuildConfigPath)
         rm -rf /var/lib/slurm/slurmctld/* /var/log/slurm/*
         cloud-init clean --logs >/dev/null
         journalctl --rotate >/dev/null 2>&1; journalctl --vacuum-time=1s >/dev/null 2>&1

@@ -56,6 +56,8 @@ public final class SlurmClusterTest: Sendable {
         public var hostnamePrefix: String
         public var metadata: GuestDomain.BuildMetadata
         public var portLocks: String
+        /// The package cache the controller's play installs through, as guests reach it (nil: the mirrors).
+        public var packageProxy: String?
     }
 
     /// Addresses that exist only inside the guests, on the vde segment.
@@ -81,8 +83,8 @@ public final class SlurmClusterTest: Sendable {
     /// own one unless a caller wants to prove that a mismatch fails.
     public static func make(image: String, target: Target, accelerator: Accelerator, workDirectory: String, key: (privatePath: String, publicKey: String),
                             controllerMungeKey: String? = nil, metadata: GuestDomain.BuildMetadata, domainPrefix: String,
-                            cacheDirectory: String, projectDirectory: String, baseImage: CachedImage? = nil, console: Console,
-                            connection: Connection) async throws -> SlurmClusterTest {
+                            cacheDirectory: String, projectDirectory: String, baseImage: CachedImage? = nil, packageProxy: String? = nil,
+                            console: Console, connection: Connection) async throws -> SlurmClusterTest {
         guard let spec = target.test.slurmCluster else {
             throw KVMBuildError(.invalidInput, "target \(target.name) declares no test.slurm_cluster", fix: "add test: slurm_cluster: {nodes: 2} to the target in kvmbuild.yml")
         }
@@ -101,7 +103,7 @@ public final class SlurmClusterTest: Sendable {
             image: image, controllerImage: base.path, controllerCache: ControllerCache(cacheDirectory: cacheDirectory), controllerCacheKey: cacheKey,
             spec: spec, nodeUser: target.test.user, playbook: target.playbook, controllerMungeKey: munge, cloudInitTemplate: template, accelerator: accelerator,
             workDirectory: workDirectory, privateKey: key.privatePath, publicKey: key.publicKey, domainPrefix: domainPrefix,
-            hostnamePrefix: target.name, metadata: metadata, portLocks: cacheDirectory + "/ports"), connection: connection)
+            hostnamePrefix: target.name, metadata: metadata, portLocks: cacheDirectory + "/ports", packageProxy: packageProxy), connection: connection)
     }
 
     public var nodeNames: [String] { (1...max(setup.spec.nodes, 1)).map { "\(setup.hostnamePrefix)-node\($0)" } }
@@ -238,6 +240,7 @@ public final class SlurmClusterTest: Sendable {
             user: Self.controllerUser, authorizedKeys: [setup.publicKey], hostKey: seedKey, mungeKey: setup.controllerMungeKey)
         content.network = network(member: 0, address: Self.controllerAddress)
         content.etcHosts = etcHosts
+        content.packageProxy = setup.packageProxy
         try await controller.boot(.build(content, template: setup.cloudInitTemplate))
         let ready = try await controller.waitUntilReady()
         try await provisionController(port: ready.client.port, knownHosts: controller.setup.knownHosts, console: console)

@@ -9,6 +9,8 @@
                                          request to FILE: "<method> <path> token=<yes|no>"
   files DIR                              HTTP serving DIR's files (a mirror); /moved/NAME answers
                                          302 -> /NAME, and every GET is appended to DIR/../requests
+  files DIR low-port                     the same on a port below 32768 (apt-cacher-ng 3.7 cannot
+                                         fetch from an upstream port above 32767: 503)
 """
 import http.server, socket, ssl, sys, threading, time
 
@@ -65,8 +67,17 @@ def tls(backend_port, cert, key):
     serve_forever_until_stdin_closes(loop)
 
 
-def http_server(handler):
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+def http_server(handler, low_port=False):
+    if not low_port:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    else:
+        import random
+        for port in random.sample(range(20000, 32768), 200):
+            try:
+                server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+                break
+            except OSError:
+                continue
     print("PORT", server.server_address[1], flush=True)
     serve_forever_until_stdin_closes(server.serve_forever)
 
@@ -101,7 +112,7 @@ def record(path):
     http_server(Record)
 
 
-def files(directory):
+def files(directory, low_port=False):
     import functools, os
     log = os.path.join(os.path.dirname(os.path.abspath(directory)), "requests")
 
@@ -118,7 +129,7 @@ def files(directory):
             super().do_GET()
         def log_message(self, *args):
             pass
-    http_server(functools.partial(Mirror, directory=directory))
+    http_server(functools.partial(Mirror, directory=directory), low_port)
 
 
 if __name__ == "__main__":
@@ -130,4 +141,4 @@ if __name__ == "__main__":
     elif mode == "record":
         record(sys.argv[2])
     elif mode == "files":
-        files(sys.argv[2])
+        files(sys.argv[2], len(sys.argv) > 3 and sys.argv[3] == "low-port")

@@ -42,6 +42,7 @@ extension IntegrationTests {
         let hostAccelerator = try #require(report?["accelerator"] as? String)
 
         let imageName = "kvmbuild-e2e-\(UUID().uuidString.prefix(6))"
+        let buildStarted = Int(Date().timeIntervalSince1970)
         let build = try await harness.run(["compute", "--test-cluster", "--upload", "--os-cloud", "kvmbuild-demo", "--image-name", imageName, "--json",
                                            "--extra-var", "kvmbuild_e2e_marker=\(Self.extraVarValue)"],
                                           environment: ["OS_CLIENT_CONFIG_FILE": UploadTests.clouds])
@@ -54,11 +55,30 @@ extension IntegrationTests {
         let imageID = try #require(uploaded["id"] as? String)
         do {
             try await checkBuildUploadAndBoot(harness, imageID: imageID, imageName: imageName, uploaded: uploaded, hostAccelerator: hostAccelerator)
+            try checkThePackageCacheServedTheBuild(since: buildStarted, harness: harness)
         } catch {
             await UploadTests.delete(imageID)
             throw error
         }
         await UploadTests.delete(imageID)
+    }
+
+    /// The compute play and the cluster controller's play installed through kvmbuild's
+    /// apt-cacher-ng (package_cache: auto): it fetched no package from the mirror twice, and
+    /// the seal left no trace of it. (PackageCacheTests proves the sharing without guests.)
+    func checkThePackageCacheServedTheBuild(since started: Int, harness: Harness) throws {
+        let cache = AptCacherNG(cacheDirectory: Harness.cache)
+        #expect(cache.daemonPID() == nil, "the build's end stopped the cache it started")
+        let packages = PackageCacheLog.load(cache.transferLog).packages(since: started - 1)
+        #expect(packages.count > 5, "the guest's apt went through the cache: \(packages.count) packages")
+        let twice = packages.filter { $0.value.fetched > 1 }.map(\.key)
+        #expect(twice.isEmpty, "fetched from the mirror more than once: \(twice)")
+        let manifest = try Manifest.load(harness.buildDir + "/compute-latest/manifest.json")
+        if manifest.testCluster?.controllerFromCache == false {
+            let shared = packages.filter { $0.value.served > 1 }.map(\.key)
+            #expect(shared.contains { $0.contains("/munge_") }, "munge, installed on the build guest and the controller, came from the cache the second time: \(shared)")
+        }
+        #expect(manifest.verified.contains { $0.name == "sealed: build-proxy" && $0.passed }, "the seal's residue check looked for the proxy")
     }
 
     /// The export holds none of the build's secrets (checked here with needles the test makes

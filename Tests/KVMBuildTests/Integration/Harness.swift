@@ -142,6 +142,8 @@ struct Harness {
         #expect(switches.isEmpty, "vde switches left running: \(switches)", sourceLocation: sourceLocation)
         let partials = ((try? FileManager.default.contentsOfDirectory(atPath: Self.cache + "/images")) ?? []).filter { $0.contains(".partial") }
         #expect(partials.isEmpty, "partial downloads in the image cache: \(partials)", sourceLocation: sourceLocation)
+        let cache = AptCacherNG(cacheDirectory: Self.cache).unusedDaemon()
+        #expect(cache == nil, "apt-cacher-ng \(cache ?? 0) runs for no build", sourceLocation: sourceLocation)
     }
 
     func remove() { try? FileManager.default.removeItem(atPath: project) }
