@@ -114,6 +114,7 @@ Maintainer: $maintainer
 Installed-Size: $installed
 Depends: $depends
 Recommends: libvirt-daemon-system, vde2
+Suggests: apt-cacher-ng
 Section: admin
 Priority: optional
 Homepage: https://github.com/kvmbuild/kvmbuild
