@@ -22,13 +22,11 @@ public struct FileHashes: Sendable, Equatable {
 struct HashingFileBody: AsyncSequence, Sendable {
     typealias Element = ByteBuffer
     let path: String
-    let hashing: Bool
     let progress: (@Sendable (Int64) -> Void)?
     let state: HashState
 
     init(path: String, hashing: Bool = true, progress: (@Sendable (Int64) -> Void)?) {
         self.path = path
-        self.hashing = hashing
         self.progress = progress
         state = HashState(hashing: hashing)
     }

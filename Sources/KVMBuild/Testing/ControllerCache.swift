@@ -5,9 +5,10 @@ import KVMBuildSupport
 /// Provisioned cluster-test controllers, kept so that the next cluster test boots one instead of
 /// installing slurmctld and the NFS server again (about 200 s under TCG). An entry is keyed by
 /// everything that made it (base image, the playbook's tree, the cloud-init template, the
-/// controller's names) and holds no secret: before it is stored the controller drops its munge
-/// key, host keys and cloud-init data and trims its file systems, and the stored file is scanned
-/// for the munge key and the host key; an entry that still holds either is not kept.
+/// controller's names, kvmbuild's recipe and version) and holds no secret: before it is stored
+/// the controller drops its munge key, host keys, build-time apt file and cloud-init data and
+/// trims its file systems, and the stored file is scanned for the munge key and the host key;
+/// an entry that still holds either is not kept.
 ///
 /// Entries live in `<cache>/controllers/` (0700), each `<key>.qcow2` 0400, written under a
 /// `.partial` name and renamed, so a killed store leaves nothing a later test would use.
@@ -29,7 +30,10 @@ public struct ControllerCache: Sendable {
 
     public static func key(baseSha256: String, playbook: String, template: String, controllerNames: [String]) throws -> String {
         let tree = try TreeHash.sha256(directory: URL(fileURLWithPath: playbook).deletingLastPathComponent().path)
-        let inputs = ["kvmbuild cluster controller 1", baseSha256, tree, Hashing.sha256(of: Data(template.utf8)), controllerNames.joined(separator: " ")]
+        // kvmbuild's own recipe (its version, seal, domain and seed) and the scrub: another
+        // kvmbuild never boots a controller an older one stored.
+        let inputs = ["kvmbuild cluster controller 1", baseSha256, tree, Hashing.sha256(of: Data(template.utf8)), controllerNames.joined(separator: " "),
+                      InputsFingerprint.recipeVersion, Hashing.sha256(of: Data(scrubScript.utf8))]
         return Hashing.sha256(of: Data(inputs.joined(separator: "\n").utf8))
     }
 
