@@ -171,6 +171,12 @@ extension IntegrationTests {
         }
         let ports = harness.states().compactMap(\.state.sshPort)
         #expect(ports.count == 2 && Set(ports).count == 2, "ports \(ports) must differ")
+        // One package cache serves both (package_cache: auto), and the build that ends last stops it.
+        let packageCache = AptCacherNG(cacheDirectory: Harness.cache)
+        let cacheLines = harness.logs().compactMap { try? String(contentsOfFile: $0, encoding: .utf8) }
+            .map { $0.split(separator: "\n").first { $0.hasPrefix("package cache: ") }.map(String.init) }
+        #expect(cacheLines.count == 2 && Set(cacheLines).count == 1 && cacheLines.first??.contains("apt-cacher-ng on http://127.0.0.1:") == true, "\(cacheLines)")
+        #expect(packageCache.daemonPID() != nil)
         kill(first.processIdentifier, SIGINT)
         kill(second.processIdentifier, SIGTERM)
         first.waitUntilExit()
@@ -178,6 +184,7 @@ extension IntegrationTests {
         #expect(first.terminationStatus == 130)
         #expect(second.terminationStatus == 130)
         #expect(harness.states().allSatisfy { $0.state.status == .interrupted })
+        #expect(packageCache.daemonPID() == nil, "the last build's end stopped the shared cache")
         try harness.expectNothingLeftBehind()
     }
 
@@ -211,6 +218,7 @@ extension IntegrationTests {
         #expect(try connection.domain(named: alive.state.domain) != nil, "the healthy build's guest must survive")
         #expect(FileManager.default.fileExists(atPath: alive.folder + "/disk.qcow2"))
         #expect(healthy.isRunning)
+        #expect(AptCacherNG(cacheDirectory: Harness.cache).daemonPID() != nil, "clean leaves the package cache the healthy build still uses")
 
         // A dropped SSH session or closed terminal sends SIGHUP: the same cleanup as Ctrl-C.
         kill(healthy.processIdentifier, SIGHUP)
