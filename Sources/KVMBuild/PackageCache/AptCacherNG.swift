@@ -111,9 +111,15 @@ public struct AptCacherNG: Sendable {
         ]), fix: "see \(logDirectory)/apt-cacher.err, or set package_cache: off")
         // The daemonized child writes its pid file and listens after its parent exits. It keeps
         // running even when the port was taken meanwhile: only its own listening socket counts.
-        for _ in 0..<200 {
-            if let pid = daemonPID(), Self.listens(pid: pid, port: port) { return port }
-            try await Task.sleep(nanoseconds: 50_000_000)
+        do {
+            for _ in 0..<200 {
+                if let pid = daemonPID(), Self.listens(pid: pid, port: port) { return port }
+                try await Task.sleep(nanoseconds: 50_000_000)
+            }
+        } catch {
+            // Interrupted while it came up: no build holds a share of it, so it goes.
+            if let pid = daemonPID() { _ = try? await runBlocking { [self] in stop(pid) } }
+            throw error
         }
         if let pid = daemonPID() { _ = try? await runBlocking { [self] in stop(pid) } }
         removeRunFiles()
