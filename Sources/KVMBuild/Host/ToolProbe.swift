@@ -15,6 +15,8 @@ enum ToolProbe {
         Tool(name: "ansible-playbook", candidates: ["ansible-playbook"], versionArgs: ["--version"], required: true),
         Tool(name: "ssh", candidates: ["ssh"], versionArgs: ["-V"], required: true),
         Tool(name: "ssh-keygen", candidates: ["ssh-keygen"], versionArgs: [], required: true),
+        // package_cache: auto builds from the mirrors without it.
+        Tool(name: "package-cache", candidates: ["apt-cacher-ng", "/usr/sbin/apt-cacher-ng"], versionArgs: [], required: false),
     ]
 
     static func all() async -> [HostReport.Item] {

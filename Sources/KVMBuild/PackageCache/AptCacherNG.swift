@@ -36,7 +36,12 @@ public struct AptCacherNG: Sendable {
     /// apt-cacher-ng's own default port first; the range stays clear of the SSH forwards'.
     static let ports = 3142...3199
 
-    public static var isInstalled: Bool { ProcessSpec.which("apt-cacher-ng") != nil }
+    /// In /usr/sbin, which a user's PATH on Debian does not name.
+    static var executable: String? {
+        ProcessSpec.which("apt-cacher-ng") ?? ProcessSpec.which("/usr/sbin/apt-cacher-ng")
+    }
+
+    public static var isInstalled: Bool { executable != nil }
 
     /// A share of the running daemon, started if none runs.
     public func lease() async throws -> PackageCacheLease {
@@ -96,7 +101,7 @@ public struct AptCacherNG: Sendable {
     }
 
     private func start() async throws -> Int {
-        guard Self.isInstalled else {
+        guard let executable = Self.executable else {
             throw KVMBuildError(.toolMissing, "apt-cacher-ng is not installed", fix: "run scripts/setup-host.sh (Debian package apt-cacher-ng), or set package_cache: off")
         }
         removeRunFiles()
@@ -105,7 +110,7 @@ public struct AptCacherNG: Sendable {
         }
         try SafeWrite.privateFile(portFile, contents: Data("\(port)\n".utf8))
         // Every setting on the command line: the config folder only has to exist for it.
-        try await ProcessRunner.checked(ProcessSpec("apt-cacher-ng", [
+        try await ProcessRunner.checked(ProcessSpec(executable, [
             "-c", configDirectory, "ForeGround=0", "Port=\(port)", "BindAddress=127.0.0.1", "CacheDir=\(cacheStore)", "LogDir=\(logDirectory)",
             "PidFile=\(pidFile)", "SocketPath=\(socketPath)", "AllowUserPorts=\(upstreamPorts.map(String.init).joined(separator: " "))",
         ]), fix: "see \(logDirectory)/apt-cacher.err, or set package_cache: off")
