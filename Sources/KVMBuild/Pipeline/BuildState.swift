@@ -47,6 +47,7 @@ public struct BuildState: Sendable, Codable {
     public var ownerAlive: Bool {
         guard kill(pid, 0) == 0 || errno == EPERM else { return false }
         // A recycled pid would be some other program: check it is a kvmbuild.
-        return ProcFS.commandLine(pid)?.contains { $0.contains("kvmbuild") } == true
+        let cmdline = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
+        return cmdline.contains("kvmbuild")
     }
 }
