@@ -21,6 +21,10 @@ int kvmb_spawn(const char *path, char *const argv[], char *const envp[], const c
     posix_spawn_file_actions_adddup2(&actions, stdin_fd, 0);
     posix_spawn_file_actions_adddup2(&actions, stdout_fd, 1);
     posix_spawn_file_actions_adddup2(&actions, stderr_fd, 2);
+    // Only 0-2 reach the child. Descriptors kvmbuild inherited without close-on-exec (a CI
+    // runner's pipe, the socket its parent watches for kvmbuild's exit) would otherwise live on
+    // in a daemon it starts, and that parent would not see kvmbuild end until the daemon did.
+    posix_spawn_file_actions_addclosefrom_np(&actions, 3);
     if (cwd != NULL) posix_spawn_file_actions_addchdir_np(&actions, cwd);
 
     sigset_t empty, defaults;

@@ -266,6 +266,27 @@ extension PortReservationTests {
         #expect(Date().timeIntervalSince(cancelled) < ProcessRunner.terminationGrace, "SIGTERM, not the SIGKILL fallback, must end it")
     }
 
+    /// A descriptor kvmbuild inherited without close-on-exec must not reach its children: a daemon
+    /// it starts (the package cache) would keep it open, and whoever watches it (a CI runner's
+    /// pipe, Foundation's Process exit socket) would not see kvmbuild end until the daemon did.
+    @Test func childrenInheritOnlyStandardDescriptors() async throws {
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)  // plain pipe(): no close-on-exec, like an inherited descriptor
+        defer { fds.filter { $0 >= 0 }.forEach { close($0) } }
+        let probe = "for fd in \(fds[0]) \(fds[1]); do [ -e /proc/self/fd/$fd ] && echo open $fd; done; echo checked"
+        let result = try await ProcessRunner.run(ProcessSpec("/bin/sh", ["-c", probe]))
+        #expect(result.stdout == "checked\n", "inherited: \(result.stdout)")
+        // And a child that outlives its call does not hold the pipe: EOF comes once we close ours.
+        let background = try await ProcessRunner.run(ProcessSpec("/bin/sh", ["-c", "sleep 60 </dev/null >/dev/null 2>&1 & echo $!"]))
+        let sleeper = try #require(Int32(background.stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
+        defer { kill(sleeper, SIGKILL) }
+        close(fds[1])
+        fds[1] = -1
+        _ = fcntl(fds[0], F_SETFL, O_NONBLOCK)
+        var byte: UInt8 = 0
+        #expect(read(fds[0], &byte, 1) == 0, "the background child still holds the pipe's write end (errno \(errno))")
+    }
+
     @Test func missingToolNamesTheFix() async {
         await #expect {
             try await ProcessRunner.run(ProcessSpec("kvmbuild-no-such-tool"))

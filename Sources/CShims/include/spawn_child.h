@@ -5,8 +5,9 @@
 
 /// Starts `path` with `argv`/`envp` in its own process group, with every signal unblocked and
 /// SIGINT/SIGTERM/SIGPIPE/SIGQUIT at their defaults — whatever thread (e.g. a libdispatch worker
-/// with all signals blocked) calls it. stdin/stdout/stderr become the given descriptors; `cwd`
-/// may be NULL. Returns 0 and the pid, or an errno.
+/// with all signals blocked) calls it. stdin/stdout/stderr become the given descriptors and are
+/// the only ones it inherits (every descriptor from 3 up is closed); `cwd` may be NULL. Returns 0
+/// and the pid, or an errno.
 int kvmb_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
                int stdin_fd, int stdout_fd, int stderr_fd, pid_t *pid_out);
 
