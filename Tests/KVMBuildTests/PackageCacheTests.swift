@@ -92,7 +92,7 @@ import KVMBuildSupport
         let second = try await cache.lease()
         #expect(first.port == second.port, "one daemon for both builds")
         let pid = try #require(cache.daemonPID())
-        #expect(AptCacherNG.listens(pid: pid, port: first.port))
+        #expect(ProcFS.listens(pid: pid, port: first.port))
         var st = stat()
         #expect(stat(cache.directory, &st) == 0 && st.st_mode & 0o777 == 0o700)
 

@@ -16,4 +16,9 @@ enum Loopback {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body(sock, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
     }
+
+    /// Whether something accepts a TCP connection on 127.0.0.1:port.
+    static func accepts(port: Int) -> Bool {
+        withSocket(port: port) { sock, addr, length in connect(sock, addr, length) == 0 } ?? false
+    }
 }

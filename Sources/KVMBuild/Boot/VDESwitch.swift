@@ -63,21 +63,17 @@ public final class VDESwitch: Sendable {
     public static func stopAll(under prefix: String) -> [String] {
         let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.compactMap { pid_t($0) } ?? []
         return pids.compactMap { pid in
-            guard let args = commandLine(pid), args.first.map({ $0.hasSuffix("vde_switch") }) == true,
+            guard let args = ProcFS.commandLine(pid), args.first.map({ $0.hasSuffix("vde_switch") }) == true,
                   let socket = args.first(where: { $0.hasPrefix(prefix) }) else { return nil }
             kill(pid, SIGTERM)
             return "vde_switch \(pid) (\(socket))"
         }
     }
 
-    private static func commandLine(_ pid: pid_t) -> [String]? {
-        FileManager.default.contents(atPath: "/proc/\(pid)/cmdline").map { $0.split(separator: 0).map { String(decoding: $0, as: UTF8.self) } }
-    }
-
     /// A PID is reused once its process is gone: kill it only while its command line still names
     /// this switch's socket.
     private static func isOurSwitch(_ pid: pid_t, socket: String) -> Bool {
-        guard let args = commandLine(pid) else { return false }
+        guard let args = ProcFS.commandLine(pid) else { return false }
         return args.first.map { $0.hasSuffix("vde_switch") } == true && args.contains(socket)
     }
 }

@@ -24,7 +24,7 @@ public struct AptCacherNG: Sendable {
     var cacheStore: String { directory + "/cache" }
     public var logDirectory: String { directory + "/log" }
     /// `time|I|bytes|client|url` for each fetch from upstream (a miss), `time|O|…` for each
-    /// file served (PackageCacheLog reads it).
+    /// file served (the tests read it: PackageCacheLog).
     public var transferLog: String { logDirectory + "/apt-cacher.log" }
     var runDirectory: String { directory + "/run" }
     var pidFile: String { runDirectory + "/pid" }
@@ -60,10 +60,10 @@ public struct AptCacherNG: Sendable {
     /// Ends `users` (a lease's share) and stops the daemon if no build holds one any more.
     func release(_ users: FileLock) async {
         _ = try? await runBlocking { [self] in
-            let control = try FileLock.acquire(controlLock, exclusive: true)
-            defer { control?.unlock() }
-            users.unlock()
-            return stopIfUnusedLocked()
+            try underControlLock {
+                users.unlock()
+                return stopIfUnusedLocked()
+            }
         }
     }
 
@@ -71,21 +71,18 @@ public struct AptCacherNG: Sendable {
     /// what it stopped.
     public func stopIfUnused() async -> String? {
         guard FileManager.default.fileExists(atPath: controlLock) else { return nil }
-        return (try? await runBlocking { [self] in
-            let control = try FileLock.acquire(controlLock, exclusive: true)
-            defer { control?.unlock() }
-            return stopIfUnusedLocked()
-        }) ?? nil
+        return (try? await runBlocking { [self] in try underControlLock(stopIfUnusedLocked) }) ?? nil
     }
 
     /// A daemon of ours that no build holds a share of (what a crashed build leaves until the
     /// next release or `kvmbuild clean`): its PID, else nil. Blocks on control.lock.
     func unusedDaemon() -> pid_t? {
-        guard FileManager.default.fileExists(atPath: controlLock), let control = try? FileLock.acquire(controlLock, exclusive: true) else { return nil }
-        defer { control.unlock() }
-        guard let probe = try? FileLock.acquire(usersLock, exclusive: true, wait: false) else { return nil }
-        probe.unlock()
-        return daemonPID()
+        guard FileManager.default.fileExists(atPath: controlLock) else { return nil }
+        return (try? underControlLock { () -> pid_t? in
+            guard let probe = try FileLock.acquire(usersLock, exclusive: true, wait: false) else { return nil }
+            probe.unlock()
+            return daemonPID()
+        }) ?? nil
     }
 
     /// The daemon's port while it is ours and listening; a daemon of ours that does not listen
@@ -93,7 +90,7 @@ public struct AptCacherNG: Sendable {
     func runningPort() -> Int? {
         guard let pid = daemonPID() else { return nil }
         if let text = try? String(contentsOfFile: portFile, encoding: .utf8), let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)),
-           Self.listens(pid: pid, port: port) {
+           ProcFS.listens(pid: pid, port: port) {
             return port
         }
         stop(pid)
@@ -118,7 +115,7 @@ public struct AptCacherNG: Sendable {
         // running even when the port was taken meanwhile: only its own listening socket counts.
         do {
             for _ in 0..<200 {
-                if let pid = daemonPID(), Self.listens(pid: pid, port: port) { return port }
+                if let pid = daemonPID(), ProcFS.listens(pid: pid, port: port) { return port }
                 try await Task.sleep(nanoseconds: 50_000_000)
             }
         } catch {
@@ -130,6 +127,13 @@ public struct AptCacherNG: Sendable {
         removeRunFiles()
         let why = (try? String(contentsOfFile: logDirectory + "/apt-cacher.err", encoding: .utf8))?.split(separator: "\n").last.map(String.init) ?? "nothing logged"
         throw KVMBuildError(.io, "apt-cacher-ng did not listen on 127.0.0.1:\(port) (\(why))", fix: "see \(logDirectory)/apt-cacher.err, or set package_cache: off")
+    }
+
+    /// Runs `body` holding control.lock, waiting for it: off the cooperative pool (runBlocking).
+    private func underControlLock<T>(_ body: () throws -> T) throws -> T {
+        let control = try FileLock.acquire(controlLock, exclusive: true)
+        defer { control?.unlock() }
+        return try body()
     }
 
     /// Caller holds control.lock.
@@ -175,22 +179,8 @@ public struct AptCacherNG: Sendable {
     }
 
     private func isOurs(_ pid: pid_t) -> Bool {
-        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
-        let args = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        guard let args = ProcFS.commandLine(pid) else { return false }
         return args.first.map { $0.hasSuffix("apt-cacher-ng") } == true && args.contains(configDirectory)
-    }
-
-    /// Whether `pid` holds the socket listening on 127.0.0.1:port (from /proc/net/tcp).
-    static func listens(pid: pid_t, port: Int) -> Bool {
-        guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return false }
-        let local = String(format: "0100007F:%04X", port)
-        let sockets = Set(table.split(separator: "\n").dropFirst().compactMap { line -> String? in
-            let fields = line.split(separator: " ")
-            guard fields.count > 9, fields[1] == local, fields[3] == "0A" else { return nil }
-            return "socket:[\(fields[9])]"
-        })
-        guard !sockets.isEmpty, let fds = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd") else { return false }
-        return fds.contains { fd in (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)")).map(sockets.contains) == true }
     }
 }
 

@@ -18,7 +18,7 @@ public struct PackageCache: Sendable {
         case .off:
             return .direct
         case .proxy(let url):
-            if let port = PackageCacheSetting.loopbackPort(url), !answers(port: port) {
+            if let port = PackageCacheSetting.loopbackPort(url), !Loopback.accepts(port: port) {
                 throw KVMBuildError(.invalidInput, "package cache \(Redactions.url(url)) does not answer on 127.0.0.1:\(port)",
                                     fix: "start it, or set package_cache: auto (kvmbuild runs apt-cacher-ng) or off")
             }
@@ -39,10 +39,5 @@ public struct PackageCache: Sendable {
                 return .direct
             }
         }
-    }
-
-    /// Whether something accepts a TCP connection on 127.0.0.1:port.
-    static func answers(port: Int) -> Bool {
-        Loopback.withSocket(port: port) { sock, addr, length in connect(sock, addr, length) == 0 } ?? false
     }
 }

@@ -47,7 +47,6 @@ public struct BuildState: Sendable, Codable {
     public var ownerAlive: Bool {
         guard kill(pid, 0) == 0 || errno == EPERM else { return false }
         // A recycled pid would be some other program: check it is a kvmbuild.
-        let cmdline = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
-        return cmdline.contains("kvmbuild")
+        return ProcFS.commandLine(pid)?.contains { $0.contains("kvmbuild") } == true
     }
 }
