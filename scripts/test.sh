@@ -8,11 +8,13 @@ cd "$(dirname "$0")/.."
 bash scripts/setup-host.sh
 bash scripts/make-test-munge-key.sh >/dev/null
 
-# The base image, Keystone + Glance and the lint tools are mostly download and disk work:
-# prepare them while the Swift code compiles.
+# The base image, Keystone + Glance and ansible-lint (a PyPI install on a fresh clone) are mostly
+# download and disk work: they run while the Swift code compiles.
 logs=$(mktemp -d)
 bash scripts/build-base-image.sh >"$logs/base" 2>&1 &
 base_pid=$!
+bash scripts/lint-ansible.sh >"$logs/lint" 2>&1 &
+lint_pid=$!
 
 # Start Keystone + Glance unless they already run; stop them afterwards only if we started them.
 started_openstack=0
@@ -20,22 +22,21 @@ if ! bash scripts/openstack-local.sh status | grep -q "glance-api running"; then
 bash scripts/openstack-local.sh start >"$logs/openstack" 2>&1 &
 openstack_pid=$!
 cleanup() {
-  # Only jobs still running are killed: a finished job's PID may belong to someone else by then.
-  for pid in $base_pid $openstack_pid; do kill "$pid" 2>/dev/null || true; done
+  # Only this script's jobs that still run (jobs -pr): a finished job's PID may be someone else's.
+  for pid in $(jobs -pr); do kill "$pid" 2>/dev/null || true; done
   [ "$started_openstack" = 1 ] && bash scripts/openstack-local.sh stop || true
   rm -rf "$logs"
 }
 trap cleanup EXIT
 
-bash scripts/lint-ansible.sh
 bash scripts/swift.sh build --build-tests
+if ! wait "$lint_pid"; then cat "$logs/lint" >&2; echo "test.sh: ansible-lint failed" >&2; exit 1; fi
+cat "$logs/lint"
 # The Debian package of this build (static Swift runtime, man page, completions, lintian),
 # installed, run and removed again; a relink of the debug build, not a second compile.
 bash scripts/test-package.sh
 if ! wait "$base_pid"; then cat "$logs/base" >&2; echo "test.sh: building the base image failed" >&2; exit 1; fi
-base_pid=""
 if ! wait "$openstack_pid"; then cat "$logs/openstack" >&2; echo "test.sh: starting Keystone + Glance failed" >&2; exit 1; fi
-openstack_pid=""
 
 export KVMBUILD_BIN="$PWD/.build/debug/kvmbuild"
 # Integration tests boot guests: one at a time on a small host. The time limit turns a hung test
