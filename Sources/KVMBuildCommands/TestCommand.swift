@@ -52,22 +52,25 @@ struct TestCommand: AsyncParsableCommand {
         }
 
         let id = String(UUID().uuidString.prefix(8)).lowercased()
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("kvmbuild-test-\(id)").path
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        // It names this process, so `kvmbuild clean` finds what a killed run left.
+        let run = try TestRunFolder.create(id: id, libvirtURI: host.libvirtURI)
+        let work = run.path
         if cluster {
-            try await runCluster(file: file, target: target, accelerator: accelerator, connection: connection, id: id, work: work,
+            try await runCluster(file: file, target: target, accelerator: accelerator, connection: connection, id: id, run: run,
                                  projectDirectory: projectDirectory)
             return
         }
-        let instance = try await InstanceTest.standalone(image: file, target: target, accelerator: accelerator, workDirectory: work, id: id,
-                                                         cacheDirectory: host.resolvedCacheDir, connection: connection)
+        let instance = try await run.removingOnError {
+            try await InstanceTest.standalone(image: file, target: target, accelerator: accelerator, workDirectory: work, id: id,
+                                              cacheDirectory: host.resolvedCacheDir, connection: connection)
+        }
         let report = try await Self.untilInterrupted("the instance was destroyed") { try await instance.run(console: Console.shared) }
             onFailure: { instance.tearDown(); try? FileManager.default.removeItem(atPath: work) }
         printChecks(report.checks)
         if !report.passed, onError == .abort, let port = instance.port {
             Console.shared.warning("kept the test instance \(instance.setup.domainName) (--on-error=abort):")
             Console.shared.passthrough("ssh -i \(instance.setup.privateKey) -o UserKnownHostsFile=\(instance.setup.knownHosts) -p \(port) \(target.test.user)@127.0.0.1")
-            Console.shared.passthrough("when done: virsh -c \(host.libvirtURI) destroy \(instance.setup.domainName); rm -rf \(work)")
+            Console.shared.passthrough("when done: kvmbuild clean (or virsh -c \(host.libvirtURI) destroy \(instance.setup.domainName); rm -rf \(work))")
         } else {
             instance.tearDown()
             try? FileManager.default.removeItem(atPath: work)
@@ -83,12 +86,14 @@ struct TestCommand: AsyncParsableCommand {
     }
 
     /// `--cluster`: a controller and the target's test.slurm_cluster nodes of the image.
-    private func runCluster(file: String, target: Target, accelerator: Accelerator, connection: Connection, id: String, work: String,
+    private func runCluster(file: String, target: Target, accelerator: Accelerator, connection: Connection, id: String, run: TestRunFolder,
                             projectDirectory: String) async throws {
         // The controller's play installs through the package cache, as a build's does.
-        let cache = try await PackageCache.resolve(target.packageCache, cacheDirectory: host.resolvedCacheDir, console: Console.shared)
+        let cache = try await run.removingOnError {
+            try await PackageCache.resolve(target.packageCache, cacheDirectory: host.resolvedCacheDir, console: Console.shared)
+        }
         do {
-            try await runCluster(file: file, target: target, accelerator: accelerator, connection: connection, id: id, work: work,
+            try await runCluster(file: file, target: target, accelerator: accelerator, connection: connection, id: id, run: run,
                                  projectDirectory: projectDirectory, packageProxy: cache.guestURL)
         } catch {
             await cache.lease?.release()
@@ -97,14 +102,17 @@ struct TestCommand: AsyncParsableCommand {
         await cache.lease?.release()
     }
 
-    private func runCluster(file: String, target: Target, accelerator: Accelerator, connection: Connection, id: String, work: String,
+    private func runCluster(file: String, target: Target, accelerator: Accelerator, connection: Connection, id: String, run: TestRunFolder,
                             projectDirectory: String, packageProxy: String?) async throws {
-        let key = try await SSHKeyPair.generate(in: work)
-        let cluster = try await SlurmClusterTest.make(
-            image: file, target: target, accelerator: accelerator, workDirectory: work + "/cluster", key: (key.privateKeyPath, key.publicKey),
-            controllerMungeKey: controllerMungeKey.map { PathExpansion.resolve($0, base: URL(fileURLWithPath: FileManager.default.currentDirectoryPath + "/")) },
-            metadata: .init(id: id, target: target.name, pid: getpid(), folder: work), domainPrefix: "kvmbuild-\(target.name)-\(id)",
-            cacheDirectory: host.resolvedCacheDir, projectDirectory: projectDirectory, packageProxy: packageProxy, console: Console.shared, connection: connection)
+        let work = run.path
+        let cluster = try await run.removingOnError {
+            let key = try await SSHKeyPair.generate(in: work)
+            return try await SlurmClusterTest.make(
+                image: file, target: target, accelerator: accelerator, workDirectory: work + "/cluster", key: (key.privateKeyPath, key.publicKey),
+                controllerMungeKey: controllerMungeKey.map { PathExpansion.resolve($0, base: URL(fileURLWithPath: FileManager.default.currentDirectoryPath + "/")) },
+                metadata: .init(id: id, target: target.name, pid: getpid(), folder: work), domainPrefix: "kvmbuild-\(target.name)-\(id)",
+                cacheDirectory: host.resolvedCacheDir, projectDirectory: projectDirectory, packageProxy: packageProxy, console: Console.shared, connection: connection)
+        }
         let report = try await Self.untilInterrupted("the cluster was torn down") { try await cluster.run(console: Console.shared) }
             onFailure: { cluster.tearDown(); try? FileManager.default.removeItem(atPath: work) }
         printChecks(report.checks)
@@ -113,7 +121,8 @@ struct TestCommand: AsyncParsableCommand {
             Console.shared.passthrough("when done: kvmbuild clean (or virsh destroy each domain), kill the vde_switch of \(cluster.setup.workDirectory), rm -rf \(work)")
         } else {
             cluster.tearDown()
-            if report.passed { try? FileManager.default.removeItem(atPath: work) }
+            // A failed cluster keeps its consoles and the control play's log; its key goes.
+            if report.passed { try? FileManager.default.removeItem(atPath: work) } else { run.removeAllButLogs() }
         }
         if output.json { try JSON.print(report) }
         if let first = report.failed.first {

@@ -8,6 +8,12 @@ enum ProcFS {
         FileManager.default.contents(atPath: "/proc/\(pid)/cmdline").map { $0.split(separator: 0).map { String(decoding: $0, as: UTF8.self) } }
     }
 
+    /// Whether `pid` is a running kvmbuild: a recycled PID would be some other program.
+    static func isKVMBuild(_ pid: pid_t) -> Bool {
+        guard kill(pid, 0) == 0 || errno == EPERM else { return false }
+        return commandLine(pid)?.contains { $0.contains("kvmbuild") } == true
+    }
+
     /// Whether `pid` holds the socket listening on 127.0.0.1:port (from /proc/net/tcp).
     static func listens(pid: pid_t, port: Int) -> Bool {
         guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return false }

@@ -65,17 +65,7 @@ public struct BuildRegistry: Sendable {
         guard !entry.alive else {
             throw KVMBuildError(.invalidInput, "build \(entry.name) is still running (pid \(entry.state.pid))", fix: "stop it with Ctrl-C or kill \(entry.state.pid); it cleans up itself")
         }
-        var removed: [String] = []
-        // Every domain this build made (build guest, test instance, cluster guests): our metadata
-        // with this build's id marks them, and nothing else is touched.
-        if let connection = try? Connection(uri: entry.state.libvirtURI) {
-            for domain in try connection.allDomains() {
-                guard let metadata = domain.metadata(namespaceURI: GuestDomain.metadataNamespace), metadata.contains("id=\"\(entry.state.id)\"") else { continue }
-                let name = domain.name
-                try domain.destroy()
-                removed.append("domain \(name)")
-            }
-        }
+        var removed = try Self.destroyDomains(id: entry.state.id, libvirtURI: entry.state.libvirtURI)
         removed += VDESwitch.stopAll(under: entry.folder + "/")
         for path in entry.leftovers {
             try? FileManager.default.removeItem(atPath: path)
@@ -85,6 +75,20 @@ public struct BuildRegistry: Sendable {
         if state.status == .running || state.status == .aborted {
             state.status = .cleaned
             try? state.save(entry.folder + "/state.json")
+        }
+        return removed
+    }
+
+    /// Destroys every domain a build or test run made (build guest, test instance, cluster guests):
+    /// our metadata with its id marks them, and nothing else is touched.
+    static func destroyDomains(id: String, libvirtURI: String) throws -> [String] {
+        guard let connection = try? Connection(uri: libvirtURI) else { return [] }
+        var removed: [String] = []
+        for domain in try connection.allDomains() {
+            guard let metadata = domain.metadata(namespaceURI: GuestDomain.metadataNamespace), metadata.contains("id=\"\(id)\"") else { continue }
+            let name = domain.name
+            try domain.destroy()
+            removed.append("domain \(name)")
         }
         return removed
     }

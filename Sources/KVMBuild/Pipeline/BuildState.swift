@@ -44,9 +44,5 @@ public struct BuildState: Sendable, Codable {
     }
 
     /// True while the process that owns the build is alive.
-    public var ownerAlive: Bool {
-        guard kill(pid, 0) == 0 || errno == EPERM else { return false }
-        // A recycled pid would be some other program: check it is a kvmbuild.
-        return ProcFS.commandLine(pid)?.contains { $0.contains("kvmbuild") } == true
-    }
+    public var ownerAlive: Bool { ProcFS.isKVMBuild(pid) }
 }

@@ -148,6 +148,29 @@ extension IntegrationTests {
         #expect(try connection.allDomains().filter { $0.name.hasSuffix("-test") && $0.name.contains("compute-broken-test") }.isEmpty, "the verb's instance is gone")
     }
 
+    /// `kvmbuild test` SIGKILLed once its instance runs: `kvmbuild clean` destroys the instance
+    /// and removes its folder (overlay, seed, the run's private key).
+    func checkAKilledTestRunIsCleaned(_ harness: Harness) async throws {
+        let verb = try harness.start(["test", "compute-latest", "--target", "compute-broken-test"])
+        defer { if verb.isRunning { kill(verb.processIdentifier, SIGKILL) } }
+        let connection = try Connection(uri: "qemu:///system")
+        func instances() throws -> [String] { try connection.allDomains().map(\.name).filter { $0.hasPrefix("kvmbuild-compute-broken-test-") && $0.hasSuffix("-test") } }
+        try await harness.waitFor("the test instance to start", timeout: 300) { try !instances().isEmpty || !verb.isRunning }
+        try #require(verb.isRunning, "the verb ended before its instance ran")
+        kill(verb.processIdentifier, SIGKILL)
+        verb.waitUntilExit()
+        let tmp = FileManager.default.temporaryDirectory.path
+        let runs = TestRunFolder.dead(in: tmp)
+        let left = try instances()
+        #expect(runs.count == 1 && left.count == 1, "SIGKILL leaves the run's instance and folder: \(runs.map(\.path))")
+        let clean = try await harness.run(["clean"])
+        #expect(clean.exitCode == 0, "\(clean.stderr)")
+        #expect(clean.stderr.contains("test run "), "\(clean.stderr)")
+        #expect(try instances().isEmpty, "clean destroyed the instance")
+        for run in runs { #expect(!FileManager.default.fileExists(atPath: run.path), "\(run.path) removed") }
+        #expect(TestRunFolder.dead(in: tmp).isEmpty)
+    }
+
     func checkBuildUploadAndBoot(_ harness: Harness, imageID: String, imageName: String, uploaded: [String: Any], hostAccelerator: String) async throws {
         let manifest = try Manifest.load(harness.buildDir + "/compute-latest/manifest.json")
         let image = manifest.image.path
@@ -228,6 +251,7 @@ extension IntegrationTests {
         let (broken, mismatch) = try await (brokenTest, otherKeyCluster)
         try checkABrokenTestFailed(broken)
         try checkAClusterWithAnotherMungeKeyFailed(mismatch)
+        try await checkAKilledTestRunIsCleaned(harness)
         try harness.expectNothingLeftBehind()
     }
 
@@ -286,8 +310,9 @@ extension IntegrationTests {
         // A failed verb keeps the consoles and the control play's log, and nothing else.
         let tmp = FileManager.default.temporaryDirectory.path
         for folder in (try FileManager.default.contentsOfDirectory(atPath: tmp)).filter({ $0.hasPrefix("kvmbuild-test-") }) {
+            let top = try FileManager.default.contentsOfDirectory(atPath: "\(tmp)/\(folder)")
             let kept = try FileManager.default.contentsOfDirectory(atPath: "\(tmp)/\(folder)/cluster")
-            #expect(kept == ["logs"], "\(folder) keeps only logs: \(kept)")
+            #expect(top == ["cluster"] && kept == ["logs"], "\(folder) keeps only logs (not its key): \(top), cluster/\(kept)")
             try? FileManager.default.removeItem(atPath: "\(tmp)/\(folder)")
         }
     }

@@ -123,6 +123,9 @@ struct Harness {
 
     /// No domain, overlay, config drive, key, inventory or held port remains for any build here.
     func expectNothingLeftBehind(sourceLocation: SourceLocation = #_sourceLocation) throws {
+        // A `kvmbuild test` run that died without cleaning up (its owner record is still there).
+        let deadRuns = TestRunFolder.dead().map(\.path)
+        #expect(deadRuns.isEmpty, "test runs left behind: \(deadRuns)", sourceLocation: sourceLocation)
         let connection = try Connection(uri: "qemu:///system")
         let domains = try connection.allDomains().map(\.name)
         for (folder, state) in states() {
