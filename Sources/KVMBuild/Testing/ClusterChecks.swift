@@ -26,7 +26,6 @@ struct ClusterChecks: Sendable {
     /// its start), short when it cannot succeed, to report the states the nodes are left in.
     static let idleTimeout: TimeInterval = 240
     static let idleTimeoutAfterMungeMismatch: TimeInterval = 45
-    static let mungeStartTimeout: TimeInterval = 60
 
     func run(since nodesStart: Date) async throws -> (checks: [InstanceCheck], idleSeconds: Double?) {
         var checks: [InstanceCheck] = []
@@ -52,14 +51,7 @@ struct ClusterChecks: Sendable {
     /// the image carries one key, and it is the cluster's.
     private func checkMunge(_ add: (String, Bool, String) -> Void) async throws -> Bool {
         guard let first = nodes.first else { return false }
-        // munged may still be starting on a node that is otherwise ready (a busy host): a
-        // credential is asked for until it comes or the bound passes.
-        var made = try await Self.sudo(first.client, "munge -n")
-        let deadline = Date().addingTimeInterval(Self.mungeStartTimeout)
-        while made.exitCode != 0, Date() < deadline {
-            try await Task.sleep(nanoseconds: 3_000_000_000)
-            made = try await Self.sudo(first.client, "munge -n")
-        }
+        let made = try await Self.sudo(first.client, "munge -n")
         guard made.exitCode == 0, !made.stdout.isEmpty else {
             add("munge: a credential made on \(first.name)", false, Self.text(made))
             return false

@@ -300,7 +300,9 @@ extension IntegrationTests {
         let report = try JSONSerialization.jsonObject(with: Data(verb.stdout.utf8)) as? [String: Any]
         let checks = report?["checks"] as? [[String: Any]] ?? []
         func passed(_ name: String) -> Bool? { checks.first { $0["name"] as? String == name }?["passed"] as? Bool }
-        #expect(passed("munge: compute-node1's credential decodes on the controller") == false, "\(checks)")
+        // Node hostnames follow the target's name: this cluster's one node is compute-one-node-node1.
+        #expect(report?["nodes"] as? [String] == ["compute-one-node-node1"], "\(report?["nodes"] ?? "no nodes")")
+        #expect(passed("munge: compute-one-node-node1's credential decodes on the controller") == false, "\(checks)")
         #expect(passed("every node idle in sinfo") == false, "no node may reach idle with another key: \(checks)")
         #expect(report?["idle_seconds"] == nil || report?["idle_seconds"] is NSNull)
         #expect(report?["controller_from_cache"] as? Bool == true, "the build's passing cluster left its controller in the cache")
