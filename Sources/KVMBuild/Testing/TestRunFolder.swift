@@ -39,26 +39,28 @@ public struct TestRunFolder: Sendable {
         }
     }
 
-    /// Every file of the run except its logs (what a failed run keeps for debugging).
-    public var leftovers: [String] { Self.allButLogs(path) }
+    /// Every file of the run except its logs (what a failed run keeps for debugging); the owner
+    /// record last, so a run stays findable until nothing else of it is left.
+    public var leftovers: [String] {
+        let owner = path + "/" + Self.ownerFile
+        return Self.allButLogs(path).filter { $0 != owner } + (FileManager.default.fileExists(atPath: owner) ? [owner] : [])
+    }
 
     /// Destroys the run's guests (our metadata with its id), stops its switch and removes every
-    /// file but the logs, the owner record last; returns what it removed.
+    /// file but the logs; returns what it removed.
     public func clean() throws -> [String] {
         var removed = try BuildRegistry.destroyDomains(id: owner.id, libvirtURI: owner.libvirtURI)
         removed += VDESwitch.stopAll(under: path + "/")
-        for file in leftovers {
-            try? FileManager.default.removeItem(atPath: file)
-            removed.append(file)
-        }
-        if ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).isEmpty { try? FileManager.default.removeItem(atPath: path) }
-        return removed
+        return removed + removeAllButLogs()
     }
 
     /// What a run that ended leaves: only `logs` folders (and the folder itself, if it has any).
-    public func removeAllButLogs() {
-        for file in leftovers { try? FileManager.default.removeItem(atPath: file) }
+    @discardableResult
+    public func removeAllButLogs() -> [String] {
+        let removed = leftovers
+        for file in removed { try? FileManager.default.removeItem(atPath: file) }
         if ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).isEmpty { try? FileManager.default.removeItem(atPath: path) }
+        return removed
     }
 
     /// Runs a setup step; if it throws, the run has nothing to keep: the folder goes.
@@ -69,11 +71,11 @@ public struct TestRunFolder: Sendable {
         }
     }
 
-    /// Files and folders under `folder`, deepest first, that hold no `logs` folder.
+    /// Files and folders under `folder` that hold no `logs` folder (folders that do are entered).
     private static func allButLogs(_ folder: String) -> [String] {
         let fm = FileManager.default
         var result: [String] = []
-        for name in ((try? fm.contentsOfDirectory(atPath: folder)) ?? []).sorted() where name != "logs" && name != ownerFile {
+        for name in ((try? fm.contentsOfDirectory(atPath: folder)) ?? []).sorted() where name != "logs" {
             let path = folder + "/" + name
             var isDirectory: ObjCBool = false
             let isRealDirectory = fm.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
@@ -84,8 +86,6 @@ public struct TestRunFolder: Sendable {
                 result.append(path)
             }
         }
-        // The owner record goes last, once nothing else of the run is left to find.
-        if fm.fileExists(atPath: folder + "/" + ownerFile) { result.append(folder + "/" + ownerFile) }
         return result
     }
 
